@@ -1,0 +1,222 @@
+"""Every option of MultiCloudStorage, its default, and its validation: the whole configuration surface.
+
+Options come from the constructor's kwargs (the ``OPTIONS`` of a ``STORAGES`` entry), over the
+``MULTICLOUD_STORAGE`` setting, over the defaults below. ``mode`` also falls back to the
+``STORAGE_UPLOAD_MODE`` environment variable before its default.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+Cloud = Literal["s3", "azure"]
+CLOUDS: tuple[str, ...] = ("s3", "azure")
+MODES: dict[str, tuple[str, ...]] = {"s3": ("s3",), "azure": ("azure",), "both": ("s3", "azure")}
+WRITE_POLICIES = ("any", "all")
+MODE_ENV_VAR = "STORAGE_UPLOAD_MODE"
+
+# Keys (of the ``s3`` and ``azure`` dicts) never shown in deconstruct(), repr() or messages.
+SECRET_KEYS = frozenset(
+    {
+        "access_key",
+        "secret_key",
+        "security_token",
+        "account_key",
+        "connection_string",
+        "sas_token",
+        "token_credential",
+        "cloudfront_key",
+    }
+)
+
+
+def get_default_options() -> dict[str, Any]:
+    return {
+        "mode": None,  # None: $STORAGE_UPLOAD_MODE, else "both"
+        "s3": {},  # kwargs for storages.backends.s3.S3Storage
+        "azure": {},  # kwargs for AzureStorage, plus account_url, token_credential="default", public
+        "read_order": ["s3", "azure"],
+        "write_policy": "any",
+        "url_expire": 3600,
+        "health_check_interval": 30.0,
+        "connect_timeout": 2.0,  # seconds, per attempt, both clouds
+        "read_timeout": 5.0,  # seconds without an answer, per attempt, both clouds
+        "retries": 1,  # retries after the first attempt, both clouds
+        "probe_timeout": 1.0,  # seconds a health probe may take
+        "file_overwrite": False,  # False: Django's rule, a taken name gets a new one, free in every cloud
+    }
+
+
+@dataclass(frozen=True)
+class Options:
+    mode: str
+    s3: dict[str, Any]
+    azure: dict[str, Any]
+    read_order: tuple[str, ...]
+    write_policy: str
+    url_expire: int
+    health_check_interval: float
+    connect_timeout: float
+    read_timeout: float
+    retries: int
+    probe_timeout: float
+    file_overwrite: bool
+    clouds: tuple[str, ...] = field(init=False)  # the clouds of the mode, in read order
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "clouds", tuple(c for c in self.read_order if c in MODES[self.mode]))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A configuration problem; ``id`` is the system check id (multicloud_storage.E0xx / W0xx)."""
+
+    id: str
+    msg: str
+    hint: str = ""
+
+    @property
+    def is_error(self) -> bool:
+        return ".E" in self.id
+
+
+def merge(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Defaults, then the MULTICLOUD_STORAGE setting, then kwargs (the s3/azure dicts merge key by key)."""
+    layers = [getattr(settings, "MULTICLOUD_STORAGE", None) or {}, kwargs]
+    merged = get_default_options()
+    for layer in layers:
+        for key, value in layer.items():
+            if key in ("s3", "azure") and isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+                merged[key] = {**merged[key], **value}
+            else:
+                merged[key] = value
+    if merged["mode"] is None:
+        merged["mode"] = os.environ.get(MODE_ENV_VAR) or "both"
+    return merged
+
+
+def _setting(name: str) -> Any:
+    return getattr(settings, name, None)
+
+
+def find_problems(raw: Mapping[str, Any]) -> list[Problem]:
+    """Everything wrong with merged options, without contacting any cloud."""
+    problems: list[Problem] = []
+    unknown = sorted(set(raw) - set(get_default_options()))
+    if unknown:
+        problems.append(
+            Problem(
+                "multicloud_storage.E007",
+                f"Unknown MultiCloudStorage option(s): {', '.join(unknown)}.",
+                f"Allowed options: {', '.join(sorted(get_default_options()))}.",
+            )
+        )
+    mode = raw.get("mode")
+    if mode not in MODES:
+        problems.append(
+            Problem(
+                "multicloud_storage.E001",
+                f"Unknown storage mode {mode!r}.",
+                f"Use one of {', '.join(repr(m) for m in MODES)} (option 'mode' or ${MODE_ENV_VAR}).",
+            )
+        )
+    order = raw.get("read_order")
+    if not isinstance(order, (list, tuple)) or sorted(order) != sorted(CLOUDS):
+        problems.append(
+            Problem(
+                "multicloud_storage.E005",
+                f"Invalid read_order {order!r}.",
+                "Use ['s3', 'azure'] or ['azure', 's3'].",
+            )
+        )
+    if raw.get("write_policy") not in WRITE_POLICIES:
+        problems.append(
+            Problem(
+                "multicloud_storage.E006",
+                f"Unknown write_policy {raw.get('write_policy')!r}.",
+                "Use 'any' or 'all'.",
+            )
+        )
+    for key in ("url_expire", "health_check_interval", "connect_timeout", "read_timeout", "probe_timeout"):
+        value = raw.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            problems.append(
+                Problem("multicloud_storage.E008", f"Option {key!r} must be a positive number, not {value!r}.")
+            )
+    retries = raw.get("retries")
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        problems.append(Problem("multicloud_storage.E008", f"Option 'retries' must be an integer >= 0, not {retries!r}."))
+    for key in ("s3", "azure"):
+        if not isinstance(raw.get(key), Mapping):
+            problems.append(Problem("multicloud_storage.E009", f"Option {key!r} must be a dict of keyword arguments."))
+    if problems or mode not in MODES:
+        return problems
+
+    clouds = MODES[mode]
+    s3, azure = raw["s3"], raw["azure"]
+    if "s3" in clouds and not (s3.get("bucket_name") or _setting("AWS_STORAGE_BUCKET_NAME")):
+        problems.append(
+            Problem(
+                "multicloud_storage.E002",
+                f"Mode {mode!r} writes to S3 but no bucket is configured.",
+                "Set OPTIONS['s3']['bucket_name'] (or AWS_STORAGE_BUCKET_NAME).",
+            )
+        )
+    if "azure" in clouds:
+        if not (azure.get("azure_container") or _setting("AZURE_CONTAINER")):
+            problems.append(
+                Problem(
+                    "multicloud_storage.E003",
+                    f"Mode {mode!r} writes to Azure but no container is configured.",
+                    "Set OPTIONS['azure']['azure_container'] (or AZURE_CONTAINER).",
+                )
+            )
+        credentials = ("connection_string", "account_key", "sas_token", "token_credential")
+        if not any(azure.get(k) or _setting(f"AZURE_{k.upper()}") for k in credentials):
+            problems.append(
+                Problem(
+                    "multicloud_storage.E004",
+                    f"Mode {mode!r} writes to Azure but no usable Azure credential is configured.",
+                    "Set one of connection_string, account_key, sas_token or token_credential "
+                    "(an azure-core TokenCredential, or 'default' for DefaultAzureCredential).",
+                )
+            )
+        if not (azure.get("account_name") or azure.get("account_url") or azure.get("connection_string")
+                or _setting("AZURE_ACCOUNT_NAME") or _setting("AZURE_CONNECTION_STRING")):
+            problems.append(
+                Problem(
+                    "multicloud_storage.E010",
+                    f"Mode {mode!r} writes to Azure but no storage account is configured.",
+                    "Set account_name, account_url or connection_string.",
+                )
+            )
+    return problems
+
+
+def resolve(kwargs: Mapping[str, Any]) -> Options:
+    """Merged, validated options; ImproperlyConfigured names the first problem and its fix."""
+    raw = merge(kwargs)
+    errors = [p for p in find_problems(raw) if p.is_error and p.id != "multicloud_storage.E004"]
+    if errors:
+        first = errors[0]
+        raise ImproperlyConfigured(f"{first.msg} {first.hint}".strip() + f" [{first.id}]")
+    return Options(
+        mode=raw["mode"],
+        s3=dict(raw["s3"]),
+        azure=dict(raw["azure"]),
+        read_order=tuple(raw["read_order"]),
+        write_policy=raw["write_policy"],
+        url_expire=int(raw["url_expire"]),
+        health_check_interval=float(raw["health_check_interval"]),
+        connect_timeout=float(raw["connect_timeout"]),
+        read_timeout=float(raw["read_timeout"]),
+        retries=raw["retries"],
+        probe_timeout=float(raw["probe_timeout"]),
+        file_overwrite=bool(raw["file_overwrite"]),
+    )

@@ -1,0 +1,202 @@
+"""Fixtures: the real emulators behind fault proxies, a fresh bucket and container per test, raw SDK clients."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import os
+import ssl
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from azure.core.credentials import AccessToken
+from azure.storage.blob import BlobServiceClient
+from botocore.config import Config
+
+from .emulators import (
+    AZURITE_ACCOUNT,
+    AZURITE_KEY,
+    azure_connection_string,
+    make_certificate,
+    start_azurite,
+    start_moto,
+)
+from .faultproxy import FaultProxy
+
+# No ambient AWS credentials or metadata lookups: "credentials missing" must mean missing, and fast.
+for _var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "STORAGE_UPLOAD_MODE"):
+    os.environ.pop(_var, None)
+os.environ.update(
+    AWS_SHARED_CREDENTIALS_FILE="/nonexistent/credentials",
+    AWS_CONFIG_FILE="/nonexistent/config",
+    AWS_EC2_METADATA_DISABLED="true",
+)
+S3_KEY = "testing"  # moto accepts any key
+_counter = itertools.count()
+
+
+class Emulators:
+    def __init__(self, workdir: Path) -> None:
+        self.moto = start_moto(workdir)
+        self.azurite = start_azurite(workdir)
+        self.s3_proxy = FaultProxy(self.moto.port)
+        self.azure_proxy = FaultProxy(self.azurite.port)
+        self.s3 = boto3.client(
+            "s3", endpoint_url=f"http://127.0.0.1:{self.moto.port}", aws_access_key_id=S3_KEY,
+            aws_secret_access_key=S3_KEY, region_name="us-east-1", config=Config(signature_version="s3v4"),
+        )
+        self.azure = BlobServiceClient.from_connection_string(azure_connection_string(self.azurite.port))
+
+    def stop(self) -> None:
+        self.s3_proxy.close()
+        self.azure_proxy.close()
+        self.moto.stop()
+        self.azurite.stop()
+
+
+@pytest.fixture(scope="session")
+def emulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulators]:
+    started = Emulators(tmp_path_factory.mktemp("emulators"))  # fails (never skips) if one cannot start
+    yield started
+    started.stop()
+
+
+class Env:
+    """One test's bucket and container, the options pointing at them through the proxies, and raw checks."""
+
+    def __init__(self, emulators: Emulators, settings: Any) -> None:
+        self.emulators = emulators
+        self._settings = settings
+        self.bucket = self.container = f"t{next(_counter)}-{uuid.uuid4().hex[:10]}"
+        emulators.s3.create_bucket(Bucket=self.bucket)
+        emulators.azure.create_container(self.container)
+        self.s3_proxy = emulators.s3_proxy
+        self.azure_proxy = emulators.azure_proxy
+
+    def s3_options(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "bucket_name": self.bucket, "endpoint_url": f"http://127.0.0.1:{self.s3_proxy.port}",
+            "access_key": S3_KEY, "secret_key": S3_KEY, "region_name": "us-east-1", **extra,
+        }
+
+    def azure_options(self, **extra: Any) -> dict[str, Any]:
+        return {"azure_container": self.container,
+                "connection_string": azure_connection_string(self.azure_proxy.port), **extra}
+
+    def options(self, mode: str = "both", *, s3: dict | None = None, azure: dict | None = None, **extra: Any) -> dict:
+        return {
+            "mode": mode, "s3": {**self.s3_options(), **(s3 or {})}, "azure": {**self.azure_options(), **(azure or {})},
+            "health_check_interval": 0.5, "connect_timeout": 1.0, "read_timeout": 2.0, "probe_timeout": 0.5,
+            **extra,
+        }
+
+    def install(self, mode: str = "both", **kwargs: Any) -> Any:
+        """Make a MultiCloudStorage with these options Django's default storage, and return it."""
+        from django.core.files.storage import default_storage, storages
+        from django.utils.functional import empty
+
+        options = self.options(mode, **kwargs)
+        if getattr(self._settings, "LEGACY", False):
+            self._settings.MULTICLOUD_STORAGE = options
+        else:
+            self._settings.STORAGES = {
+                "default": {"BACKEND": "multicloud_storage.MultiCloudStorage", "OPTIONS": options},
+                "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+            }
+        storages._storages = {}
+        default_storage._wrapped = empty
+        return storages["default"]
+
+    # What landed, seen with raw SDK clients talking to the emulators directly (not through the proxies).
+    def s3_keys(self) -> set[str]:
+        listing = self.emulators.s3.list_objects_v2(Bucket=self.bucket)
+        return {item["Key"] for item in listing.get("Contents", [])}
+
+    def s3_bytes(self, key: str) -> bytes:
+        return self.emulators.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def azure_names(self) -> set[str]:
+        return {blob.name for blob in self.emulators.azure.get_container_client(self.container).list_blobs()}
+
+    def azure_bytes(self, name: str) -> bytes:
+        return self.emulators.azure.get_blob_client(self.container, name).download_blob().readall()
+
+
+@pytest.fixture
+def env(emulators: Emulators, settings: Any) -> Iterator[Env]:
+    environment = Env(emulators, settings)
+    yield environment
+    emulators.s3_proxy.heal()
+    emulators.azure_proxy.heal()
+    from django.core.files.storage import default_storage, storages
+    from django.utils.functional import empty
+
+    storages._storages = {}
+    default_storage._wrapped = empty
+
+
+def fetch(url: str, context: ssl.SSLContext | None = None) -> tuple[int, bytes]:
+    """GET a URL as a browser would (no SDK, no credentials): (status, body)."""
+    try:
+        with urllib.request.urlopen(url, timeout=10, context=context) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def wait_until(predicate: Any, timeout: float = 10.0, step: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+# Azure AD through Azurite's OAuth mode (HTTPS, bearer tokens checked by claims, not signature).
+class FakeEntraCredential:
+    """An azure-core TokenCredential returning an unsigned JWT with the claims Azurite checks."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        self.calls += 1
+        expires = int(time.time()) + 3600
+        claims = {
+            "aud": "https://storage.azure.com", "iss": "https://sts.windows.net/00000000-0000-0000-0000-000000000001/",
+            "exp": expires, "nbf": int(time.time()) - 60, "iat": int(time.time()) - 60,
+            "oid": "11111111-1111-1111-1111-111111111111", "tid": "00000000-0000-0000-0000-000000000001",
+        }
+
+        def part(data: dict) -> str:
+            return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+        return AccessToken(f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.", expires)
+
+
+class OAuthAzurite:
+    def __init__(self, workdir: Path) -> None:
+        self.cert, key = make_certificate(workdir)
+        self.emulator = start_azurite(workdir, oauth_cert=(self.cert, key))
+        self.account_url = f"https://127.0.0.1:{self.emulator.port}/{AZURITE_ACCOUNT}"
+        self.ssl_context = ssl.create_default_context(cafile=str(self.cert))
+        self.admin = BlobServiceClient(
+            self.account_url, credential={"account_name": AZURITE_ACCOUNT, "account_key": AZURITE_KEY},
+            connection_verify=str(self.cert),
+        )
+
+
+@pytest.fixture(scope="session")
+def oauth_azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OAuthAzurite]:
+    started = OAuthAzurite(tmp_path_factory.mktemp("azurite-oauth"))
+    yield started
+    started.emulator.stop()
