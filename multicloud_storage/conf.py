@@ -48,7 +48,8 @@ def get_default_options() -> dict[str, Any]:
         "connect_timeout": 2.0,  # seconds, per attempt, both clouds
         "read_timeout": 5.0,  # seconds without an answer, per attempt, both clouds
         "retries": 1,  # retries after the first attempt, both clouds
-        "probe_timeout": 1.0,  # seconds a health probe may take
+        "probe_timeout": 1.0,  # seconds a health probe (or a url() waiting for an Azure AD key) may take
+        "failover_after": 1.0,  # seconds a read waits for a cloud before also asking the next
         "file_overwrite": False,  # False: Django's rule, a taken name gets a new one, free in every cloud
     }
 
@@ -66,6 +67,7 @@ class Options:
     read_timeout: float
     retries: int
     probe_timeout: float
+    failover_after: float
     file_overwrite: bool
     clouds: tuple[str, ...] = field(init=False)  # the clouds of the mode, in read order
 
@@ -143,7 +145,7 @@ def find_problems(raw: Mapping[str, Any]) -> list[Problem]:
                 "Use 'any' or 'all'.",
             )
         )
-    for key in ("url_expire", "health_check_interval", "connect_timeout", "read_timeout", "probe_timeout"):
+    for key in ("url_expire", "health_check_interval", "connect_timeout", "read_timeout", "probe_timeout", "failover_after"):
         value = raw.get(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             problems.append(
@@ -218,5 +220,6 @@ def resolve(kwargs: Mapping[str, Any]) -> Options:
         read_timeout=float(raw["read_timeout"]),
         retries=raw["retries"],
         probe_timeout=float(raw["probe_timeout"]),
+        failover_after=float(raw["failover_after"]),
         file_overwrite=bool(raw["file_overwrite"]),
     )

@@ -1,7 +1,8 @@
 """MultiCloudStorage: the facade. Every policy is decided here, in plain sight.
 
 - Writes: every cloud of the mode that is up, at once (``fanout``); ``write_policy`` decides success.
-- Reads (open, size, modified time): the clouds holding the file, in ``read_order``, skipping those down.
+- Reads (open, size, modified time): the clouds holding the file, in ``read_order``, skipping those down;
+  a cloud silent for ``failover_after`` seconds gets company from the next (first answer wins).
 - URLs: the clouds holding the file, in ``read_order``, healthy first; the first that can sign wins.
 - Deletes: every cloud of the mode; a copy that could not be deleted is remembered (PendingDelete).
 
@@ -11,6 +12,7 @@ Health is decided in ``health``, the per-cloud work done in ``s3`` and ``azure``
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections.abc import Callable, Collection
 from datetime import datetime
@@ -140,25 +142,53 @@ class MultiCloudStorage(Storage):
         """The clouds of the mode that hold the file, in read order (all of them when unknown)."""
         return [c for name, c in self.clouds.items() if locations is None or name in locations]
 
-    def _read(self, name: str, operation: Callable[[Cloud], T], locations: Collection[str] | None = None) -> T:
+    def _first_answer(
+        self, name: str, operation: Callable[[Cloud], T], locations: Collection[str] | None, skip: Collection[str] = ()
+    ) -> tuple[Cloud, T]:
+        """Ask the holders in read order; a cloud silent for ``failover_after`` seconds gets company from the next.
+
+        The first answer wins, so a hung cloud that no probe has caught yet delays a read by about a
+        second, not by its timeouts. Outage errors feed health; a missing file moves on to the next holder.
+        """
+        candidates = iter([cloud for cloud in self._holders(locations) if cloud.name not in skip])
+        answers: queue.SimpleQueue[tuple[Cloud, bool, Any]] = queue.SimpleQueue()
         errors: dict[str, str] = {}
-        for cloud in self._holders(locations):
-            if not self.health[cloud.name].is_up():
-                errors[cloud.name] = "marked down"
-                continue
+
+        def attempt(cloud: Cloud) -> None:
             try:
                 result = operation(cloud)
-            except FileNotFoundError:
-                continue
+                self._note(cloud.name, None)
+                answers.put((cloud, True, result))
             except Exception as exc:
-                if not cloud.is_outage(exc):
-                    raise
-                self._note(cloud.name, exc)
-                errors[cloud.name] = describe(exc)
+                if cloud.is_outage(exc):
+                    self._note(cloud.name, exc)
+                answers.put((cloud, False, exc))
+
+        def start_next() -> int:
+            for cloud in candidates:
+                if self.health[cloud.name].is_up():
+                    threading.Thread(target=attempt, args=(cloud,), name="multicloud-read", daemon=True).start()
+                    return 1
+                errors[cloud.name] = "marked down"
+            return 0
+
+        pending = start_next()
+        while pending:
+            try:
+                cloud, ok, value = answers.get(timeout=self.options.failover_after)
+            except queue.Empty:
+                pending += start_next()
                 continue
-            if errors:
-                logger.info("Failover: %r read from %s (%s).", name, cloud.name, "; ".join(errors))
-            return result
+            pending -= 1
+            if ok:
+                if errors:
+                    logger.info("Failover: %r read from %s (%s).", name, cloud.name, "; ".join(errors))
+                return cloud, value
+            if not isinstance(value, FileNotFoundError):
+                if not cloud.is_outage(value):
+                    raise value
+                errors[cloud.name] = describe(value)
+            pending += start_next()
         if errors:
             raise NoReplicaAvailable(name, errors)
         raise FileNotFoundError(f"{name!r} does not exist in any cloud ({', '.join(self._names(locations))}).")
@@ -167,18 +197,29 @@ class MultiCloudStorage(Storage):
         return [cloud.name for cloud in self._holders(locations)]
 
     def open(self, name: str, mode: str = "rb", *, locations: Collection[str] | None = None) -> File:
+        """Find a holder (hedged, as in _first_answer), then download from it; an outage moves to the next."""
         if set(mode) & set("wax+"):
             raise ValueError(f"MultiCloudStorage opens files for reading only (mode {mode!r}); write with save().")
-        return self._read(name, lambda cloud: cloud.open_for_read(name), locations)
+        tried: list[str] = []
+        while True:
+            cloud, _ = self._first_answer(name, lambda c: c.file_size(name), locations, skip=tried)
+            try:
+                return cloud.open_for_read(name)
+            except Exception as exc:
+                if not cloud.is_outage(exc):
+                    raise
+                self._note(cloud.name, exc)
+                logger.info("Failover: reading %r from %s failed (%s).", name, cloud.name, describe(exc))
+                tried.append(cloud.name)
 
     def _open(self, name: str, mode: str = "rb") -> File:
         return self.open(name, mode)
 
     def size(self, name: str, *, locations: Collection[str] | None = None) -> int:
-        return self._read(name, lambda cloud: cloud.file_size(name), locations)
+        return self._first_answer(name, lambda cloud: cloud.file_size(name), locations)[1]
 
     def get_modified_time(self, name: str, *, locations: Collection[str] | None = None) -> datetime:
-        return self._read(name, lambda cloud: cloud.modified_time(name), locations)
+        return self._first_answer(name, lambda cloud: cloud.modified_time(name), locations)[1]
 
     def exists(self, name: str) -> bool:
         """True when any cloud of the mode has the name: a name is free only if it is free everywhere."""

@@ -55,6 +55,8 @@ class Emulators:
         self.azure = BlobServiceClient.from_connection_string(azure_connection_string(self.azurite.port))
 
     def stop(self) -> None:
+        self.s3.close()
+        self.azure.close()  # Azurite waits for open keep-alive connections before exiting
         self.s3_proxy.close()
         self.azure_proxy.close()
         self.moto.stop()

@@ -34,6 +34,7 @@ class FaultProxy:
         self._listener: socket.socket | None = None
         self._connections: set[socket.socket] = set()
         self._stopped = False
+        self.accepted = 0  # connections accepted so far: lets a test prove a cloud was never contacted
         self._listen(0)
         self.port = self._listener.getsockname()[1]  # type: ignore[union-attr]
         threading.Thread(target=self._accept_loop, name=f"faultproxy-{self.port}", daemon=True).start()
@@ -80,6 +81,7 @@ class FaultProxy:
                 client, _ = listener.accept()
             except (OSError, ValueError):
                 continue  # the listener was closed under us (refuse)
+            self.accepted += 1
             if self.mode == "reset":
                 _reset(client)
                 continue
