@@ -16,8 +16,9 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
-from azure.storage.blob import BlobServiceClient, UserDelegationKey, generate_blob_sas
+from azure.storage.blob import BlobServiceClient, ContentSettings, LinearRetry, UserDelegationKey, generate_blob_sas
 from storages.backends.azure_storage import AzureStorage
+from storages.utils import clean_name
 
 from .cloud import Cloud, Timeouts
 from .exceptions import CredentialsUnavailable, describe
@@ -99,10 +100,27 @@ class AzureCloud(Cloud, AzureStorage):
         self._container_url: str | None = None
         self._keys = DelegationKeys(self._fetch_delegation_key, wait=timeouts.probe)
 
+    def _save(self, name: str, content: Any) -> str:
+        """django-storages' _save for the fan-out's stream: no rewind, the length when known, and an
+        empty stream sent as empty bytes (the SDK's parallel upload waits forever on an empty stream)."""
+        cleaned_name = clean_name(name)
+        path = self._get_valid_path(name)
+        params = self._get_content_settings_parameters(path, content)
+        length = getattr(content, "size", None)
+        data: Any = content
+        if length is None and hasattr(content, "is_empty") and content.is_empty():
+            data, length = b"", 0
+        self.client.upload_blob(
+            path, data, length=length, content_settings=ContentSettings(**params),
+            max_concurrency=self.upload_max_conn, timeout=self.timeout, overwrite=True,
+        )
+        return cleaned_name
+
     def _get_service_client(self) -> BlobServiceClient:
         """Unlike django-storages: honours client_options with a connection string, and any account_url."""
         options = {
-            "retry_total": self._timeouts.retries,
+            # The SDK's default policy waits 15 s before its first retry.
+            "retry_policy": LinearRetry(backoff=0.5, random_jitter_range=0.25, retry_total=self._timeouts.retries),
             "connection_timeout": self._timeouts.connect,
             "read_timeout": self._timeouts.read,
             **(self.client_options or {}),

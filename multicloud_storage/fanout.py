@@ -26,10 +26,11 @@ class _Aborted(Exception):
 class PipeReader(io.RawIOBase):
     """A read-only, non-seekable file fed by the fan-out; what each cloud's upload reads."""
 
-    def __init__(self, name: str, content_type: str | None) -> None:
+    def __init__(self, name: str, content_type: str | None, size: int | None) -> None:
         super().__init__()
         self.name = name
         self.content_type = content_type
+        self.size = size  # the length when the source knows it reliably (a seekable file), else None
         self.queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=QUEUE_DEPTH)
         self.done = threading.Event()  # set when the upload returned or gave up; the producer stops feeding it
         self._buffer = b""
@@ -49,6 +50,13 @@ class PipeReader(io.RawIOBase):
         if (offset, whence) in ((0, io.SEEK_SET), (0, io.SEEK_CUR)) and self._position == 0:
             return 0  # django-storages rewinds before uploading; at the start that is a no-op
         raise io.UnsupportedOperation("the fan-out stream is not seekable")
+
+    def is_empty(self) -> bool:
+        """Wait for the first byte (or the end) without consuming it: True for an empty stream."""
+        data = self.read(1)
+        self._buffer = data + self._buffer
+        self._position -= len(data)
+        return not data
 
     def readinto(self, buffer: Any) -> int:
         data = self.read(len(buffer))
@@ -76,6 +84,15 @@ class PipeReader(io.RawIOBase):
         return data
 
 
+def _known_size(content: Any) -> int | None:
+    try:
+        if content.seekable():
+            return int(content.size)
+    except (AttributeError, OSError, TypeError, ValueError):
+        pass
+    return None
+
+
 def _chunks(content: Any) -> Iterable[bytes]:
     if hasattr(content, "chunks"):
         yield from content.chunks(CHUNK_SIZE)
@@ -91,16 +108,9 @@ def fan_out(
 
     An error reading ``content`` itself is raised (after every upload was aborted).
     """
-    if len(uploads) == 1:  # one cloud: it reads the content directly, nothing to share
-        [(cloud, upload)] = uploads.items()
-        try:
-            upload(content)
-        except Exception as exc:
-            return {cloud: exc}
-        return {cloud: None}
-
     content_type = getattr(content, "content_type", None)
-    pipes = {cloud: PipeReader(name, content_type) for cloud in uploads}
+    size = _known_size(content)
+    pipes = {cloud: PipeReader(name, content_type, size) for cloud in uploads}
     errors: dict[str, BaseException | None] = {cloud: None for cloud in uploads}
 
     def run(cloud: str) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Collection
 from datetime import datetime
 from functools import partial
@@ -93,7 +94,11 @@ class MultiCloudStorage(Storage):
         if name is None:
             name = getattr(content, "name", None)
         check_name(name, self._prefix_length)
-        return super().save(name, content, max_length=max_length)
+        self._saved.free_in = (None, frozenset())  # filled by exists() in get_available_name
+        try:
+            return super().save(name, content, max_length=max_length)
+        except NoReplicaAvailable as exc:  # no cloud could even say whether the name is free
+            raise ReplicaWriteError(exc.name, exc.errors) from exc
 
     def save_mirrored(self, name: str | None, content: Any, max_length: int | None = None) -> SavedFile:
         """save(), also telling which clouds took the file (what MirrorLocationField records)."""
@@ -112,11 +117,14 @@ class MultiCloudStorage(Storage):
         check_name(name, self._prefix_length)
         uploads: dict[str, Callable[[Any], object]] = {}
         errors: dict[str, str] = {}
+        checked_name, free_in = getattr(self._saved, "free_in", (None, frozenset()))
         for cloud_name, cloud in self.clouds.items():
-            if self.health[cloud_name].is_up():
-                uploads[cloud_name] = partial(cloud._save, name)
-            else:
+            if not self.health[cloud_name].is_up():
                 errors[cloud_name] = "marked down"
+            elif checked_name == name and cloud_name not in free_in and not self.options.file_overwrite:
+                errors[cloud_name] = "could not check that the name is free"
+            else:
+                uploads[cloud_name] = partial(cloud._save, name)
         if not uploads or (errors and self.options.write_policy == "all"):
             raise ReplicaWriteError(name, errors)  # nothing was written anywhere
 
@@ -221,46 +229,67 @@ class MultiCloudStorage(Storage):
     def get_modified_time(self, name: str, *, locations: Collection[str] | None = None) -> datetime:
         return self._first_answer(name, lambda cloud: cloud.modified_time(name), locations)[1]
 
-    def exists(self, name: str) -> bool:
-        """True when any cloud of the mode has the name: a name is free only if it is free everywhere."""
+    def _ask_every_cloud(self, operation: Callable[[Cloud], T]) -> tuple[dict[str, T], dict[str, str]]:
+        """Run ``operation`` on every cloud of the mode that is up, at once: (answers, errors).
+
+        A cloud with no answer within ``read_timeout`` is marked down; its late answer is ignored.
+        """
+        answers: dict[str, T] = {}
         errors: dict[str, str] = {}
-        for cloud in self.clouds.values():
-            if not self.health[cloud.name].is_up():
-                errors[cloud.name] = "marked down"
-                continue
+        inbox: queue.SimpleQueue[tuple[str, bool, Any]] = queue.SimpleQueue()
+
+        def attempt(cloud: Cloud) -> None:
             try:
-                if cloud.exists(name):
-                    return True
+                inbox.put((cloud.name, True, operation(cloud)))
             except Exception as exc:
-                if not cloud.is_outage(exc):
-                    raise
-                self._note(cloud.name, exc)
-                errors[cloud.name] = describe(exc)
-        if len(errors) == len(self.clouds):
+                inbox.put((cloud.name, False, exc))
+
+        asked = []
+        for cloud in self.clouds.values():
+            if self.health[cloud.name].is_up():
+                threading.Thread(target=attempt, args=(cloud,), name="multicloud-ask", daemon=True).start()
+                asked.append(cloud.name)
+            else:
+                errors[cloud.name] = "marked down"
+        deadline = time.monotonic() + self.options.read_timeout
+        for _ in asked:
+            try:
+                cloud_name, ok, value = inbox.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if ok:
+                answers[cloud_name] = value
+            elif self.clouds[cloud_name].is_outage(value):
+                self._note(cloud_name, value)
+                errors[cloud_name] = describe(value)
+            else:
+                raise value
+        for cloud_name in asked:
+            if cloud_name not in answers and cloud_name not in errors:
+                silent = TimeoutError(f"no answer within {self.options.read_timeout:g} s")
+                self.health[cloud_name].mark_down(silent)
+                errors[cloud_name] = describe(silent)
+        return answers, errors
+
+    def exists(self, name: str) -> bool:
+        """True when any cloud of the mode has the name: a name is free only where every cloud says so.
+
+        The clouds that said "free" are remembered (per thread) for the save that follows: a cloud
+        that could not answer is not written to, so a save never overwrites a file it did not see.
+        """
+        answers, errors = self._ask_every_cloud(lambda cloud: cloud.exists(name))
+        if not answers:
             raise NoReplicaAvailable(name, errors)
-        return False
+        self._saved.free_in = (name, frozenset(c for c, taken in answers.items() if not taken))
+        return any(answers.values())
 
     def listdir(self, path: str) -> tuple[list[str], list[str]]:
         """The union of what the clouds of the mode that are up list."""
-        directories: set[str] = set()
-        files: set[str] = set()
-        errors: dict[str, str] = {}
-        for cloud in self.clouds.values():
-            if not self.health[cloud.name].is_up():
-                errors[cloud.name] = "marked down"
-                continue
-            try:
-                cloud_directories, cloud_files = cloud.listdir(path)
-            except Exception as exc:
-                if not cloud.is_outage(exc):
-                    raise
-                self._note(cloud.name, exc)
-                errors[cloud.name] = describe(exc)
-                continue
-            directories.update(cloud_directories)
-            files.update(cloud_files)
-        if len(errors) == len(self.clouds):
+        answers, errors = self._ask_every_cloud(lambda cloud: cloud.listdir(path))
+        if not answers:
             raise NoReplicaAvailable(path, errors)
+        directories = {d for cloud_directories, _ in answers.values() for d in cloud_directories}
+        files = {f for _, cloud_files in answers.values() for f in cloud_files}
         return sorted(directories), sorted(files)
 
     # URLs -------------------------------------------------------------------------------------
