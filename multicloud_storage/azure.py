@@ -16,7 +16,7 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
-from azure.storage.blob import BlobServiceClient, ContentSettings, LinearRetry, UserDelegationKey, generate_blob_sas
+from azure.storage.blob import BlobPrefix, BlobServiceClient, ContentSettings, LinearRetry, UserDelegationKey, generate_blob_sas
 from storages.backends.azure_storage import AzureStorage
 from storages.utils import clean_name
 
@@ -115,6 +115,19 @@ class AzureCloud(Cloud, AzureStorage):
             max_concurrency=self.upload_max_conn, timeout=self.timeout, overwrite=True,
         )
         return cleaned_name
+
+    def listdir(self, path: str) -> tuple[list[str], list[str]]:
+        """Directories and files directly under ``path``, relative to it (like S3Storage.listdir)."""
+        prefix = self._normalize_name(clean_name(path)) if path else (self.location or "")
+        prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        directories, files = [], []
+        for item in self.client.walk_blobs(name_starts_with=prefix or None, delimiter="/", timeout=self.timeout):
+            relative = item.name[len(prefix):]
+            if isinstance(item, BlobPrefix):
+                directories.append(relative.rstrip("/"))
+            elif relative:
+                files.append(relative)
+        return directories, files
 
     def _get_service_client(self) -> BlobServiceClient:
         """Unlike django-storages: honours client_options with a connection string, and any account_url."""

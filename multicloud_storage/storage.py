@@ -65,6 +65,7 @@ class MultiCloudStorage(Storage):
         }
         self._prefix_length = max(len(getattr(c, "location", "") or "") + 1 for c in self.clouds.values())
         self._saved = threading.local()
+        self._name_locks = [threading.Lock() for _ in range(64)]
 
     @property
     def mode(self) -> str:
@@ -95,8 +96,10 @@ class MultiCloudStorage(Storage):
             name = getattr(content, "name", None)
         check_name(name, self._prefix_length)
         self._saved.free_in = (None, frozenset())  # filled by exists() in get_available_name
+        # Two threads saving one name must not both find it free: this process picks names one at a time.
         try:
-            return super().save(name, content, max_length=max_length)
+            with self._name_locks[hash(name) % len(self._name_locks)]:
+                return super().save(name, content, max_length=max_length)
         except NoReplicaAvailable as exc:  # no cloud could even say whether the name is free
             raise ReplicaWriteError(exc.name, exc.errors) from exc
 
