@@ -65,6 +65,9 @@ class MultiCloudStorage(Storage):
         }
         self._prefix_length = max(len(getattr(c, "location", "") or "") + 1 for c in self.clouds.values())
         self._saved = threading.local()
+        # Names being saved by this process count as taken, so two threads never pick the same one.
+        self._reserved: set[str] = set()
+        self._reserved_lock = threading.Lock()
         self._name_locks = [threading.Lock() for _ in range(64)]
 
     @property
@@ -96,12 +99,14 @@ class MultiCloudStorage(Storage):
             name = getattr(content, "name", None)
         check_name(name, self._prefix_length)
         self._saved.free_in = (None, frozenset())  # filled by exists() in get_available_name
-        # Two threads saving one name must not both find it free: this process picks names one at a time.
+        self._saved.reserved = None
         try:
-            with self._name_locks[hash(name) % len(self._name_locks)]:
-                return super().save(name, content, max_length=max_length)
+            return super().save(name, content, max_length=max_length)
         except NoReplicaAvailable as exc:  # no cloud could even say whether the name is free
             raise ReplicaWriteError(exc.name, exc.errors) from exc
+        finally:
+            with self._reserved_lock:
+                self._reserved.discard(getattr(self._saved, "reserved", None))
 
     def save_mirrored(self, name: str | None, content: Any, max_length: int | None = None) -> SavedFile:
         """save(), also telling which clouds took the file (what MirrorLocationField records)."""
@@ -114,7 +119,12 @@ class MultiCloudStorage(Storage):
         max_length = min(max_length, limit) if max_length else limit
         if self.options.file_overwrite:
             return get_available_overwrite_name(name, max_length)
-        return super().get_available_name(name, max_length=max_length)
+        with self._name_locks[hash(name) % len(self._name_locks)]:
+            chosen = super().get_available_name(name, max_length=max_length)
+            with self._reserved_lock:
+                self._reserved.add(chosen)
+            self._saved.reserved = chosen
+        return chosen
 
     def _save(self, name: str, content: File) -> str:
         check_name(name, self._prefix_length)
@@ -280,6 +290,8 @@ class MultiCloudStorage(Storage):
         The clouds that said "free" are remembered (per thread) for the save that follows: a cloud
         that could not answer is not written to, so a save never overwrites a file it did not see.
         """
+        if name in self._reserved:
+            return True
         answers, errors = self._ask_every_cloud(lambda cloud: cloud.exists(name))
         if not answers:
             raise NoReplicaAvailable(name, errors)
