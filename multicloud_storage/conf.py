@@ -89,15 +89,12 @@ class Problem:
 
 
 def merge(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """Defaults, then the MULTICLOUD_STORAGE setting, then kwargs (the s3/azure dicts merge key by key)."""
-    layers = [getattr(settings, "MULTICLOUD_STORAGE", None) or {}, kwargs]
-    merged = get_default_options()
-    for layer in layers:
-        for key, value in layer.items():
-            if key in ("s3", "azure") and isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-                merged[key] = {**merged[key], **value}
-            else:
-                merged[key] = value
+    """Defaults, then the MULTICLOUD_STORAGE setting, then kwargs; each key replaces the one before.
+
+    The ``s3`` and ``azure`` dicts are replaced whole, never mixed: one configuration's account key
+    must not sit beside another's token credential.
+    """
+    merged = {**get_default_options(), **(getattr(settings, "MULTICLOUD_STORAGE", None) or {}), **kwargs}
     if merged["mode"] is None:
         merged["mode"] = os.environ.get(MODE_ENV_VAR) or "both"
     return merged
