@@ -133,7 +133,9 @@ class AzureCloud(Cloud, AzureStorage):
         """Unlike django-storages: honours client_options with a connection string, and any account_url."""
         options = {
             # The SDK's default policy waits 15 s before its first retry.
-            "retry_policy": LinearRetry(backoff=0.5, random_jitter_range=0.25, retry_total=self._timeouts.retries),
+            "retry_policy": LinearRetry(
+                backoff=0.5, random_jitter_range=0.25, retry_total=self._timeouts.retries  # type: ignore[arg-type]
+            ),
             "connection_timeout": self._timeouts.connect,
             "read_timeout": self._timeouts.read,
             **(self.client_options or {}),

@@ -46,6 +46,10 @@ class Cloud(abc.ABC):
 
     # The django-storages methods each adapter inherits.
     _open: Any
+    _save: Any
+    exists: Any
+    delete: Any
+    listdir: Any
     size: Any
     get_modified_time: Any
 

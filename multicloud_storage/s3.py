@@ -60,7 +60,7 @@ class S3Cloud(Cloud, S3Storage):
             retries={"max_attempts": timeouts.retries + 1, "mode": "standard"},
         )
         # The user's Config wins, except that every request is SigV4.
-        self.client_config = bounded.merge(self.client_config).merge(Config(signature_version="s3v4"))
+        self.client_config: Config = bounded.merge(self.client_config).merge(Config(signature_version="s3v4"))
         self._probe_config = self.client_config.merge(
             Config(connect_timeout=timeouts.probe, read_timeout=timeouts.probe, retries={"max_attempts": 1})
         )
