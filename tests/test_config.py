@@ -190,3 +190,14 @@ def test_secrets_never_appear_in_logs_or_failure_messages(env, caplog):
 def test_no_replica_available_is_silent_in_templates():
     assert NoReplicaAvailable.silent_variable_failure is True
     assert isinstance(NoReplicaAvailable("a"), OSError)
+
+
+def test_a_storage_passed_to_a_field_serialises_into_migrations_without_secrets():
+    from django.db.migrations.writer import MigrationWriter
+
+    storage = MultiCloudStorage(s3={**S3, "secret_key": "s3-secret-value"}, azure={**AZURE, "account_key": "azure-key-value"})
+    field = models.FileField(storage=storage)
+    code, imports = MigrationWriter.serialize(field)
+    assert "multicloud_storage.MultiCloudStorage(" in code
+    assert "s3-secret-value" not in code and "azure-key-value" not in code
+    assert "import multicloud_storage" in imports

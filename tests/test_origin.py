@@ -105,6 +105,7 @@ def test_s3_mode_with_s3_failing_raises_no_replica_and_the_template_renders_empt
 
 
 def test_s3_mode_with_s3_down_fails_saves_but_still_signs_urls(env):
+    azure_connections = env.azure_proxy.accepted
     storage = env.install("s3")
     env.s3_proxy.set("refuse")
     with pytest.raises(OSError), transaction.atomic():
@@ -114,6 +115,7 @@ def test_s3_mode_with_s3_down_fails_saves_but_still_signs_urls(env):
     # Presigning is local: the only holder is down, but a maybe-working link beats none.
     assert not storage.health["s3"].status().up
     assert cloud_of(storage.url("recordings/any.webm"), env) == "s3"
+    assert env.azure_proxy.accepted == azure_connections  # s3 mode never contacts Azure
 
 
 def test_second_model_with_differently_named_columns(env):

@@ -121,3 +121,17 @@ def test_eight_threads_saving_and_signing_at_once(env):
     for name, body in saved[:8]:
         assert fetch(storage.url(name)) == (200, body)
     assert storage.clouds["s3"].connection is storage.clouds["s3"].connection  # one client for every thread
+
+
+@pytest.mark.django_db
+def test_file_open_and_size_honour_the_column(env):
+    from tests.testapp.models import Recording
+
+    env.install("both")
+    recording = Recording.objects.create(file=ContentFile(b"both clouds", name="r.txt"))
+    env.emulators.azure.get_blob_client(env.container, recording.file.name).upload_blob(b"azure!", overwrite=True)
+    Recording.objects.update(mirrors={"azure"})  # the column says only Azure holds it
+    recording = Recording.objects.get()
+    with recording.file.open() as f:
+        assert f.read() == b"azure!"
+    assert recording.file.size == len(b"azure!")
