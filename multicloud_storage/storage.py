@@ -106,7 +106,7 @@ class MultiCloudStorage(Storage):
             raise ReplicaWriteError(exc.name, exc.errors) from exc
         finally:
             with self._reserved_lock:
-                self._reserved.discard(getattr(self._saved, "reserved", None))
+                self._reserved.discard(self._saved.reserved)
 
     def save_mirrored(self, name: str | None, content: Any, max_length: int | None = None) -> SavedFile:
         """save(), also telling which clouds took the file (what MirrorLocationField records)."""
@@ -163,6 +163,24 @@ class MultiCloudStorage(Storage):
         """The clouds of the mode that hold the file, in read order (all of them when unknown)."""
         return [c for name, c in self.clouds.items() if locations is None or name in locations]
 
+    def _ask_in_thread(
+        self, cloud: Cloud, operation: Callable[[Cloud], T], inbox: queue.SimpleQueue[tuple[Cloud, bool, Any]]
+    ) -> None:
+        """Run ``operation(cloud)`` in a daemon thread; put (cloud, succeeded, result or error) in ``inbox``.
+
+        An outage error feeds the cloud's health even when nobody waits for the answer any more.
+        """
+
+        def attempt() -> None:
+            try:
+                inbox.put((cloud, True, operation(cloud)))
+            except Exception as exc:
+                if cloud.is_outage(exc):
+                    self._note(cloud.name, exc)
+                inbox.put((cloud, False, exc))
+
+        threading.Thread(target=attempt, name=f"multicloud-{cloud.name}", daemon=True).start()
+
     def _first_answer(
         self, name: str, operation: Callable[[Cloud], T], locations: Collection[str] | None, skip: Collection[str] = ()
     ) -> tuple[Cloud, T]:
@@ -175,20 +193,10 @@ class MultiCloudStorage(Storage):
         answers: queue.SimpleQueue[tuple[Cloud, bool, Any]] = queue.SimpleQueue()
         errors: dict[str, str] = {}
 
-        def attempt(cloud: Cloud) -> None:
-            try:
-                result = operation(cloud)
-                self._note(cloud.name, None)
-                answers.put((cloud, True, result))
-            except Exception as exc:
-                if cloud.is_outage(exc):
-                    self._note(cloud.name, exc)
-                answers.put((cloud, False, exc))
-
         def start_next() -> int:
             for cloud in candidates:
                 if self.health[cloud.name].is_up():
-                    threading.Thread(target=attempt, args=(cloud,), name="multicloud-read", daemon=True).start()
+                    self._ask_in_thread(cloud, operation, answers)
                     return 1
                 errors[cloud.name] = "marked down"
             return 0
@@ -202,6 +210,7 @@ class MultiCloudStorage(Storage):
                 continue
             pending -= 1
             if ok:
+                self._note(cloud.name, None)
                 if errors:
                     logger.info("Failover: %r read from %s (%s).", name, cloud.name, "; ".join(errors))
                 return cloud, value
@@ -249,32 +258,24 @@ class MultiCloudStorage(Storage):
         """
         answers: dict[str, T] = {}
         errors: dict[str, str] = {}
-        inbox: queue.SimpleQueue[tuple[str, bool, Any]] = queue.SimpleQueue()
-
-        def attempt(cloud: Cloud) -> None:
-            try:
-                inbox.put((cloud.name, True, operation(cloud)))
-            except Exception as exc:
-                inbox.put((cloud.name, False, exc))
-
+        inbox: queue.SimpleQueue[tuple[Cloud, bool, Any]] = queue.SimpleQueue()
         asked = []
         for cloud in self.clouds.values():
             if self.health[cloud.name].is_up():
-                threading.Thread(target=attempt, args=(cloud,), name="multicloud-ask", daemon=True).start()
+                self._ask_in_thread(cloud, operation, inbox)
                 asked.append(cloud.name)
             else:
                 errors[cloud.name] = "marked down"
         deadline = time.monotonic() + self.options.read_timeout
         for _ in asked:
             try:
-                cloud_name, ok, value = inbox.get(timeout=max(0.0, deadline - time.monotonic()))
+                cloud, ok, value = inbox.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 break
             if ok:
-                answers[cloud_name] = value
-            elif self.clouds[cloud_name].is_outage(value):
-                self._note(cloud_name, value)
-                errors[cloud_name] = describe(value)
+                answers[cloud.name] = value
+            elif cloud.is_outage(value):
+                errors[cloud.name] = describe(value)
             else:
                 raise value
         for cloud_name in asked:

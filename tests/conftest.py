@@ -8,6 +8,7 @@ import json
 import os
 import ssl
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -101,8 +102,7 @@ class Env:
 
     def install(self, mode: str = "both", **kwargs: Any) -> Any:
         """Make a MultiCloudStorage with these options Django's default storage, and return it."""
-        from django.core.files.storage import default_storage, storages
-        from django.utils.functional import empty
+        from django.core.files.storage import storages
 
         options = self.options(mode, **kwargs)
         if getattr(self._settings, "LEGACY", False):
@@ -112,8 +112,7 @@ class Env:
                 "default": {"BACKEND": "multicloud_storage.MultiCloudStorage", "OPTIONS": options},
                 "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
             }
-        storages._storages = {}
-        default_storage._wrapped = empty
+        forget_default_storage()
         return storages["default"]
 
     # What landed, seen with raw SDK clients talking to the emulators directly (not through the proxies).
@@ -137,11 +136,21 @@ def env(emulators: Emulators, settings: Any) -> Iterator[Env]:
     yield environment
     emulators.s3_proxy.heal()
     emulators.azure_proxy.heal()
+    forget_default_storage()
+
+
+def forget_default_storage() -> None:
+    """Make Django build the default storage again from the settings (override_settings does not in legacy mode)."""
     from django.core.files.storage import default_storage, storages
     from django.utils.functional import empty
 
     storages._storages = {}
     default_storage._wrapped = empty
+
+
+def query(url: str) -> dict[str, str]:
+    """A URL's query parameters, decoded."""
+    return {k: v[0] for k, v in urllib.parse.parse_qs(urllib.parse.urlsplit(url).query).items()}
 
 
 def fetch(url: str, context: ssl.SSLContext | None = None) -> tuple[int, bytes]:

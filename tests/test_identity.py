@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.core.files.base import ContentFile
 
 from multicloud_storage import MultiCloudStorage
 
-from .conftest import FakeEntraCredential, fetch
+from .conftest import FakeEntraCredential, fetch, query
 
 
 @pytest.fixture
@@ -42,7 +41,7 @@ def test_user_delegation_sas_downloads_and_the_key_is_cached(identity_storage, o
     cloud._keys._fetch = lambda *a: fetched.append(a) or original(*a)
     urls = [storage.url(name) for _ in range(50)]
 
-    params = {k: v[0] for k, v in parse_qs(urlsplit(urls[0]).query).items()}
+    params = query(urls[0])
     assert params["sp"] == "r" and params["sr"] == "b"
     assert {"skoid", "sktid", "skt", "ske", "sks", "skv"} <= set(params)  # signed with a user-delegation key
     assert fetch(urls[0], context=oauth_azurite.ssl_context) == (200, b"via managed identity")

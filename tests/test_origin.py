@@ -12,7 +12,7 @@ from django.template import Context, Template
 from multicloud_storage import NoReplicaAvailable
 from tests.testapp.models import Attachment, BotDebugScreenshot, Recording
 
-from .conftest import fetch, wait_until
+from .conftest import fetch, query, wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -51,8 +51,8 @@ def test_both_mode_with_s3_credentials_missing_lands_on_azure_and_serves_a_sas(e
     assert env.azure_bytes(recording.file.name) == VIDEO
     url = recording.file.url
     assert cloud_of(url, env) == "azure"
-    query = dict(part.split("=", 1) for part in urlsplit(url).query.split("&"))
-    assert query["sp"] == "r" and query["sr"] == "b" and "sig" in query
+    params = query(url)
+    assert params["sp"] == "r" and params["sr"] == "b" and "sig" in params
     assert fetch(url) == (200, VIDEO)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import logging
 import time
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import quote, urlsplit
 
 import boto3
 import botocore.auth
@@ -15,16 +15,12 @@ from django.core.files.base import ContentFile
 
 from multicloud_storage import MultiCloudStorage, NoReplicaAvailable
 
-from .conftest import S3_KEY, fetch
+from .conftest import S3_KEY, fetch, query
 
 AWKWARD = [
     "with space.txt", "hash#tag.txt", "what?.txt", "100%.txt", "a+b.txt", "x&y=z.txt",
     "ünïcødé/日本語.txt", "emoji 🎥 clip.webm", "semi;colon,comma.txt", "tilde~quote'.txt",
 ]
-
-
-def query(url: str) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
 
 
 def botocore_presign(storage: MultiCloudStorage, key: str, amz_date: str, expire: int, token: str | None = None):
