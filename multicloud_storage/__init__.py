@@ -4,4 +4,16 @@ from .exceptions import NoReplicaAvailable, ReplicaWriteError
 from .storage import MultiCloudStorage, SavedFile
 
 __all__ = ["MultiCloudStorage", "NoReplicaAvailable", "ReplicaWriteError", "SavedFile"]
-__version__ = "0.1.0"
+
+
+def _version() -> str:
+    """The installed distribution's version (set in pyproject.toml only)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("multicloud-storage")
+    except PackageNotFoundError:  # imported from a source tree that is not installed
+        return "0+unknown"
+
+
+__version__ = _version()

@@ -1,93 +1,66 @@
-"""The Azure adapter: django-storages' AzureStorage with any endpoint, bounded timeouts and fast SAS URLs."""
+"""The Azure adapter: django-storages' AzureStorage with any endpoint, the same keys as S3, exact bounds,
+create-if-absent writes and SAS URLs (account key or Azure AD user-delegation key)."""
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
-from datetime import datetime, timedelta, timezone
+import base64
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from azure.core import MatchConditions
 from azure.core.exceptions import (
     ClientAuthenticationError,
     HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
     ResourceNotFoundError,
     ServiceRequestError,
     ServiceResponseError,
 )
-from azure.storage.blob import BlobPrefix, BlobServiceClient, ContentSettings, LinearRetry, UserDelegationKey, generate_blob_sas
+from azure.storage.blob import (
+    BlobPrefix,
+    BlobServiceClient,
+    ContentSettings,
+    LinearRetry,
+    UserDelegationKey,
+    generate_blob_sas,
+)
 from storages.backends.azure_storage import AzureStorage
-from storages.utils import clean_name
 
-from .cloud import Cloud, Timeouts
-from .exceptions import CredentialsUnavailable, describe
+from .cloud import Cloud, Fault, Stat, Timeouts
+from .credentials import Renewable, utcnow
+from .exceptions import ContentMismatch, CredentialsUnavailable
 
-_OUTAGE_TYPES = (ServiceRequestError, ServiceResponseError, ClientAuthenticationError, ConnectionError, TimeoutError)
-_KEY_LIFETIME = timedelta(days=1)
-_KEY_RENEW_MARGIN = timedelta(hours=1)
+PROBE_BLOB = ".multicloud-probe"  # never written: reading its properties answers 404 (BlobNotFound)
+MAX_SAS_LIFETIME = timedelta(days=7)  # a user-delegation key (so its SAS) lives at most 7 days
 _CLOCK_SKEW = timedelta(minutes=5)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-class DelegationKeys:
-    """One cached user-delegation key, renewed in the background before it expires.
-
-    A caller waits for a fetch (at most ``wait`` seconds) only when no cached key outlives its URL.
-    """
-
-    def __init__(self, fetch: Any, wait: float) -> None:
-        self._fetch = fetch
-        self._wait = wait
-        self._key: UserDelegationKey | None = None
-        self._expiry = datetime.min.replace(tzinfo=timezone.utc)
-        self._pending: Future[UserDelegationKey] | None = None
-        self._lock = threading.Lock()
-
-    def key_for(self, url_expiry: datetime) -> UserDelegationKey:
-        key, key_expiry = self._key, self._expiry
-        if key is not None and key_expiry >= url_expiry + _KEY_RENEW_MARGIN:
-            return key
-        pending = self._renew(url_expiry)
-        if key is not None and key_expiry >= url_expiry:
-            return key
-        try:
-            return pending.result(timeout=self._wait)
-        except FutureTimeout:
-            raise CredentialsUnavailable("no user delegation key yet (the fetch is still running)") from None
-        except Exception as exc:
-            raise CredentialsUnavailable(f"no user delegation key: {describe(exc)}") from exc
-
-    def _renew(self, url_expiry: datetime) -> Future[UserDelegationKey]:
-        with self._lock:
-            if self._pending is not None and not self._pending.done():
-                return self._pending
-            pending: Future[UserDelegationKey] = Future()
-            self._pending = pending
-        now = _utcnow()
-        expiry = max(now + _KEY_LIFETIME, url_expiry + 2 * _KEY_RENEW_MARGIN)
-        expiry = min(expiry, now + timedelta(days=7) - _CLOCK_SKEW)
-
-        def fetch() -> None:
-            try:
-                key = self._fetch(now - _CLOCK_SKEW, expiry)
-            except BaseException as exc:
-                pending.set_exception(exc)
-            else:
-                self._key, self._expiry = key, expiry
-                pending.set_result(key)
-
-        threading.Thread(target=fetch, name="multicloud-delegation-key", daemon=True).start()
-        return pending
+_CHUNK = 4 * 1024 * 1024
+# 401/403 codes that concern the whole account, not one blob: the cloud is down for us.
+_ACCOUNT_CODES = frozenset(
+    {
+        "AuthenticationFailed", "InvalidAuthenticationInfo", "NoAuthenticationInformation", "AuthorizationFailure",
+        "AuthorizationSourceIPMismatch", "AuthorizationProtocolMismatch", "AccountIsDisabled",
+        "InsufficientAccountPermissions", "KeyVaultEncryptionKeyNotFound",
+    }
+)
+_OUTAGE_CODES = frozenset({"ServerBusy", "OperationTimedOut", "InternalError", "ContainerNotFound", "ContainerBeingDeleted"})
+# S3's response overrides and the SAS fields that make Azure answer the same headers (rscd, rsct, ...).
+RESPONSE_PARAMETERS = {
+    "ResponseContentDisposition": "content_disposition",
+    "ResponseContentType": "content_type",
+    "ResponseCacheControl": "cache_control",
+    "ResponseContentLanguage": "content_language",
+    "ResponseContentEncoding": "content_encoding",
+}
 
 
 class AzureCloud(Cloud, AzureStorage):
     name = "azure"
 
-    def __init__(self, *, timeouts: Timeouts, **settings: Any) -> None:
+    def __init__(self, *, timeouts: Timeouts, credentials_backoff: float = 30.0, **settings: Any) -> None:
         self.account_url: str | None = settings.pop("account_url", None)
         self.public: bool = bool(settings.pop("public", False))
         if settings.get("token_credential") == "default":
@@ -95,39 +68,32 @@ class AzureCloud(Cloud, AzureStorage):
 
             settings["token_credential"] = DefaultAzureCredential()
         super().__init__(**settings)
-        self.overwrite_files = True  # names are chosen by MultiCloudStorage, free in every cloud
+        self.overwrite_files = True  # names are chosen by MultiCloudStorage (create-if-absent writes)
         self._timeouts = timeouts
         self._container_url: str | None = None
-        self._keys = DelegationKeys(self._fetch_delegation_key, wait=timeouts.probe)
-
-    def _save(self, name: str, content: Any) -> str:
-        """django-storages' _save for the fan-out's stream: no rewind, the length when known, and an
-        empty stream sent as empty bytes (the SDK's parallel upload waits forever on an empty stream)."""
-        cleaned_name = clean_name(name)
-        path = self._get_valid_path(name)
-        params = self._get_content_settings_parameters(path, content)
-        length = getattr(content, "size", None)
-        data: Any = content
-        if length is None and hasattr(content, "is_empty") and content.is_empty():
-            data, length = b"", 0
-        self.client.upload_blob(
-            path, data, length=length, content_settings=ContentSettings(**params),
-            max_concurrency=self.upload_max_conn, timeout=self.timeout, overwrite=True,
+        self._keys: Renewable[UserDelegationKey] = Renewable(
+            self._fetch_delegation_key,
+            what="Azure AD user delegation key",
+            wait=timeouts.probe,
+            backoff=credentials_backoff,
+            renew_margin=timedelta(hours=1),
         )
-        return cleaned_name
+        if self.token_credential and not self.account_key and not self.public:
+            self._keys.prefetch()
+        self.start_pool()
 
-    def listdir(self, path: str) -> tuple[list[str], list[str]]:
-        """Directories and files directly under ``path``, relative to it (like S3Storage.listdir)."""
-        prefix = self._normalize_name(clean_name(path)) if path else (self.location or "")
-        prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
-        directories, files = [], []
-        for item in self.client.walk_blobs(name_starts_with=prefix or None, delimiter="/", timeout=self.timeout):
-            relative = item.name[len(prefix):]
-            if isinstance(item, BlobPrefix):
-                directories.append(relative.rstrip("/"))
-            elif relative:
-                files.append(relative)
-        return directories, files
+    def __repr__(self) -> str:
+        return f"<AzureCloud container={self.azure_container!r}>"
+
+    # The same key as S3 for every name: no stripping of dots or slashes (names.canonical refuses those).
+    def _get_valid_path(self, name: str) -> str:
+        return str(self._normalize_name(name))
+
+    def key(self, name: str) -> str:
+        return self._get_valid_path(name)
+
+    def _blob(self, name: str) -> Any:
+        return self.client.get_blob_client(self.key(name))
 
     def _get_service_client(self) -> BlobServiceClient:
         """Unlike django-storages: honours client_options with a connection string, and any account_url."""
@@ -138,6 +104,8 @@ class AzureCloud(Cloud, AzureStorage):
             ),
             "connection_timeout": self._timeouts.connect,
             "read_timeout": self._timeouts.read,
+            "max_single_get_size": _CHUNK,
+            "max_chunk_get_size": _CHUNK,
             **(self.client_options or {}),
         }
         if self.connection_string:
@@ -145,8 +113,10 @@ class AzureCloud(Cloud, AzureStorage):
         account_url = self.account_url or f"{self.azure_protocol}://{self.account_name}.blob.{self.endpoint_suffix}"
         credential: Any = None
         if self.account_key:
-            credential = {"account_name": self.account_name or self._account_from_url(account_url),
-                          "account_key": self.account_key}
+            credential = {
+                "account_name": self.account_name or self._account_from_url(account_url),
+                "account_key": self.account_key,
+            }
         elif self.sas_token:
             credential = self.sas_token
         elif self.token_credential:
@@ -161,44 +131,147 @@ class AzureCloud(Cloud, AzureStorage):
             return parts.path.strip("/").split("/")[0]
         return host.split(".")[0]
 
+    def classify(self, exc: BaseException) -> Fault | None:
+        if isinstance(exc, CredentialsUnavailable):
+            return Fault.CREDENTIALS
+        if isinstance(exc, (ResourceExistsError, ResourceModifiedError)):
+            return Fault.EXISTS
+        if isinstance(exc, HttpResponseError) and (exc.status_code or exc.response is not None):
+            status, code = exc.status_code or 0, str(exc.error_code or "")
+            if code in _OUTAGE_CODES or status >= 500:
+                return Fault.OUTAGE
+            if isinstance(exc, ResourceNotFoundError) or status == 404:
+                return Fault.MISSING
+            if code in _ACCOUNT_CODES or status == 401:
+                return Fault.CREDENTIALS
+            return Fault.OBJECT  # a 403 on one blob (AuthorizationPermissionMismatch) or another 4xx
+        if isinstance(exc, ClientAuthenticationError):  # raised by a TokenCredential: no token, no service
+            return Fault.CREDENTIALS
+        if isinstance(exc, (ServiceRequestError, ServiceResponseError, ConnectionError, TimeoutError)):
+            return Fault.OUTAGE
+        return None
+
     def probe(self) -> None:
-        self.client.get_container_properties(
-            retry_total=0, connection_timeout=self._timeouts.probe, read_timeout=self._timeouts.probe
+        """Properties of a blob that is never written: any role that reads blobs gets 404 for it.
+
+        With Azure AD the probe also needs a user-delegation key: without one no URL can be signed.
+        """
+        if self.token_credential and not self.account_key and not self.public:
+            self._keys.get(utcnow() + timedelta(hours=1), retry=True)
+        try:
+            self._blob(PROBE_BLOB).get_blob_properties(
+                retry_total=0, connection_timeout=self._timeouts.probe, read_timeout=self._timeouts.probe
+            )
+        except HttpResponseError as exc:
+            if exc.error_code in ("BlobNotFound", "AuthorizationPermissionMismatch"):
+                return
+            raise
+
+    # Writes -------------------------------------------------------------------------------------
+
+    def write_options(self, name: str, content: Any) -> ContentSettings:
+        return ContentSettings(**self._get_content_settings_parameters(self.key(name), content))
+
+    def put(self, name: str, data: bytes, options: ContentSettings, *, create_only: bool) -> None:
+        self._blob(name).upload_blob(
+            data, length=len(data), overwrite=not create_only, content_settings=options, max_concurrency=1,
+            timeout=self.timeout,
         )
 
-    def is_outage(self, exc: BaseException) -> bool:
-        if isinstance(exc, ResourceNotFoundError):
-            return False
-        if isinstance(exc, HttpResponseError) and not isinstance(exc, ClientAuthenticationError):
-            status = exc.status_code or 0
-            return status >= 500 or status in (401, 403)
-        return isinstance(exc, _OUTAGE_TYPES)
+    def start_parts(self, name: str, options: ContentSettings) -> str:
+        return uuid.uuid4().hex  # block ids of this upload: <it><part number>, all of one length
 
-    def is_not_found(self, exc: BaseException) -> bool:
-        return isinstance(exc, ResourceNotFoundError)
+    def put_part(self, name: str, handle: str, number: int, data: bytes) -> str:
+        block_id = base64.b64encode(f"{handle}{number:06d}".encode()).decode()
+        self._blob(name).stage_block(block_id, data, length=len(data), timeout=self.timeout)
+        return block_id
 
-    # URLs: a read-only, blob-scoped SAS signed locally.
-    def sign_url(self, name: str, expire: int) -> str:
-        blob = self._get_valid_path(name)
+    def commit_parts(
+        self, name: str, handle: str, parts: list[Any], options: ContentSettings, *, create_only: bool
+    ) -> None:
+        condition = {"match_condition": MatchConditions.IfMissing} if create_only else {}
+        self._blob(name).commit_block_list(parts, content_settings=options, timeout=self.timeout, **condition)
+
+    def abort_parts(self, name: str, handle: str) -> None:
+        """Nothing to do: Azure discards uncommitted blocks (after 7 days, or at the blob's next commit)."""
+
+    def abort_stale_uploads(self, older_than: datetime) -> int:
+        return 0  # uncommitted blocks expire by themselves
+
+    # Reads --------------------------------------------------------------------------------------
+
+    def stat(self, name: str) -> Stat:
+        properties = self._blob(name).get_blob_properties(timeout=self.timeout)
+        md5 = properties.content_settings.content_md5
+        return Stat(int(properties.size), properties.last_modified, bytes(md5) if md5 else None)
+
+    def read_range(self, name: str, offset: int, length: int) -> bytes:
+        data = self._blob(name).download_blob(offset=offset, length=length, max_concurrency=1).readall()
+        if len(data) != length:
+            raise ContentMismatch(f"{name!r} in azure changed during the copy ({len(data)} bytes, not {length})")
+        return bytes(data)
+
+    def open_stream(self, name: str) -> tuple[int, Iterator[bytes]]:
+        downloader = self._blob(name).download_blob(max_concurrency=1, timeout=self.timeout)
+        return int(downloader.size), downloader.chunks()
+
+    def remove(self, name: str) -> None:
+        try:
+            self._blob(name).delete_blob(timeout=self.timeout)
+        except ResourceNotFoundError:
+            pass
+
+    def list_names(self, path: str) -> tuple[list[str], list[str]]:
+        """Directories and files directly under ``path``, relative to it (like S3Storage.listdir)."""
+        prefix = self.key(path) if path else (self.location or "")
+        prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        directories, files = [], []
+        for item in self.client.walk_blobs(name_starts_with=prefix or None, delimiter="/", timeout=self.timeout):
+            relative = item.name[len(prefix) :]
+            if isinstance(item, BlobPrefix):
+                directories.append(relative.rstrip("/"))
+            elif relative:
+                files.append(relative)
+        return directories, files
+
+    # URLs: a read-only, blob-scoped SAS signed locally ----------------------------------------
+
+    def sign_url(
+        self, name: str, expire: int, parameters: dict[str, str] | None = None, method: str = "GET"
+    ) -> str:
+        overrides = {}
+        for key, value in (parameters or {}).items():
+            if key not in RESPONSE_PARAMETERS:
+                raise ValueError(
+                    f"URL parameter {key!r} has no equivalent in an Azure SAS; supported: "
+                    f"{', '.join(RESPONSE_PARAMETERS)}."
+                )
+            overrides[RESPONSE_PARAMETERS[key]] = str(value)
+        blob = self.key(name)
         url = self._base_url() + quote(blob, safe="/~")
         if self.public:
+            if overrides:
+                raise ValueError("Azure applies response overrides (parameters) only to SAS URLs: "
+                                 "this container is configured public.")
             return url
-        expiry = _utcnow() + timedelta(seconds=expire)
+        expiry = utcnow() + timedelta(seconds=expire)
         signing: dict[str, Any]
         if self.account_key:
             signing = {"account_key": self.account_key}
         elif self.token_credential:
-            signing = {"user_delegation_key": self._keys.key_for(expiry)}
+            key = self._keys.get(min(expiry, utcnow() + MAX_SAS_LIFETIME - 2 * _CLOCK_SKEW))
+            signing = {"user_delegation_key": key}
+            expiry = min(expiry, _parse_time(key.signed_expiry))  # a SAS never outlives its key
         else:
             raise CredentialsUnavailable("no Azure account key or token credential to sign a SAS with")
         sas = generate_blob_sas(
             self._account(), self.azure_container, blob, permission="r", expiry=expiry,
-            protocol="https" if url.startswith("https:") else None, **signing,
+            protocol="https" if url.startswith("https:") else None, **signing, **overrides,
         )
         return f"{url}?{sas}"
 
     def _account(self) -> str:
-        return self.account_name or self.service_client.account_name
+        return str(self.account_name or self.service_client.account_name)
 
     def _base_url(self) -> str:
         if self._container_url is None:
@@ -207,8 +280,14 @@ class AzureCloud(Cloud, AzureStorage):
             self._container_url = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/") + "/", "", ""))
         return self._container_url
 
-    def _fetch_delegation_key(self, start: datetime, expiry: datetime) -> UserDelegationKey:
-        return self.service_client.get_user_delegation_key(start, expiry)
+    def _fetch_delegation_key(self, needed: datetime) -> tuple[UserDelegationKey, datetime]:
+        now = utcnow()
+        expiry = min(max(now + timedelta(days=1), needed + timedelta(hours=2)), now + MAX_SAS_LIFETIME - _CLOCK_SKEW)
+        key = self.service_client.get_user_delegation_key(now - _CLOCK_SKEW, expiry, timeout=self._timeouts.probe)
+        return key, _parse_time(key.signed_expiry) if key.signed_expiry else expiry
 
-    def __repr__(self) -> str:
-        return f"<AzureCloud container={self.azure_container!r}>"
+
+def _parse_time(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=utcnow().tzinfo)

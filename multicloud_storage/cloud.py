@@ -1,80 +1,136 @@
-"""The contract of a per-cloud adapter.
+"""The contract of a per-cloud adapter, stated once.
 
-Each adapter is the django-storages backend for its cloud (it does the data path: save, open,
-delete, list) plus the four things failover needs: sign a URL locally, probe health cheaply,
-tell an outage from a missing file, and read eagerly so that a failure surfaces in ``open()``.
+Each adapter is the django-storages backend of its cloud (which keeps its settings, key layout, content
+types and listing) plus what mirroring needs, each a short method:
+
+- ``classify(exc)``: what an error means (the file is missing, the name is taken, the cloud is out, it
+  cannot authenticate, or only this object failed). Reads, writes, the probe and health all use it.
+- create-if-absent writes in one request (``put``) or in parts (``start_parts`` ... ``commit_parts``), so
+  that Django's no-overwrite rule costs no extra round trip and holds across processes;
+- ``stat``, ``read_range``, ``open_stream``: reads, and the source of a copy from one cloud to another;
+- ``sign_url``: a URL built locally; ``probe``: a cheap request that an account with the documented
+  minimal permissions may make.
+
+Every adapter owns one bounded, reused thread pool: nothing here starts a thread per call.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
-from contextlib import contextmanager
+import enum
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from django.core.files.base import File
+POOL_SIZE = 16  # threads per cloud, shared by every save, read and delete of one storage
+
+
+class Fault(enum.Enum):
+    MISSING = "missing"  # the cloud answered: no such file
+    EXISTS = "exists"  # a create-if-absent write found the name taken
+    OUTAGE = "outage"  # the cloud failed: connection, timeout, 5xx, throttling, missing bucket
+    CREDENTIALS = "credentials"  # the account cannot authenticate: no, wrong, expired or unrefreshable credentials
+    OBJECT = "object"  # this object only (403 on one key, a 4xx): the cloud is fine
+
+    @property
+    def marks_down(self) -> bool:
+        return self in (Fault.OUTAGE, Fault.CREDENTIALS)
 
 
 @dataclass(frozen=True)
 class Timeouts:
     connect: float
     read: float
-    retries: int
+    retries: int  # retries after the first attempt
     probe: float
+
+    @property
+    def attempts(self) -> int:
+        return self.retries + 1
+
+
+@dataclass(frozen=True)
+class Stat:
+    size: int
+    modified: datetime
+    md5: bytes | None  # the cloud's own MD5 of the bytes, when it keeps one (single-request uploads)
 
 
 class Cloud(abc.ABC):
     name: ClassVar[str]
+    location: str
+    pool: ThreadPoolExecutor
+
+    def start_pool(self) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix=f"multicloud-{self.name}")
 
     @abc.abstractmethod
-    def sign_url(self, name: str, expire: int) -> str:
+    def key(self, name: str) -> str:
+        """The object key of a canonical name (the ``location`` prefix included)."""
+
+    @abc.abstractmethod
+    def classify(self, exc: BaseException) -> Fault | None:
+        """What a failure means; None when it is not the cloud's (a bug, bad input): then it is raised."""
+
+    # URLs and health --------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def sign_url(self, name: str, expire: int, parameters: dict[str, str] | None = None) -> str:
         """A GET URL valid for ``expire`` seconds, built locally; CredentialsUnavailable if it cannot be signed."""
 
     @abc.abstractmethod
     def probe(self) -> None:
-        """Raise unless the cloud answers a cheap request within the probe timeout."""
+        """Raise unless the cloud answers a cheap, permitted request within the probe timeout."""
+
+    # Writes: ``options`` come from ``write_options`` and are opaque to the caller ----------------
 
     @abc.abstractmethod
-    def is_outage(self, exc: BaseException) -> bool:
-        """True for connection errors, timeouts, 5xx and auth errors: the cloud, not the file, failed."""
+    def write_options(self, name: str, content: Any) -> Any:
+        """Content type and the other per-object settings of django-storages, for the writes below."""
 
     @abc.abstractmethod
-    def is_not_found(self, exc: BaseException) -> bool:
-        """True when the cloud answered that the file does not exist."""
+    def put(self, name: str, data: bytes, options: Any, *, create_only: bool) -> None:
+        """Store ``data`` in one request; with ``create_only`` a taken name fails (Fault.EXISTS)."""
 
-    # The django-storages methods each adapter inherits.
-    _open: Any
-    _save: Any
-    exists: Any
-    delete: Any
-    listdir: Any
-    size: Any
-    get_modified_time: Any
+    @abc.abstractmethod
+    def start_parts(self, name: str, options: Any) -> Any:
+        """Begin an upload in parts; returns its handle."""
 
-    @contextmanager
-    def not_found_as_oserror(self, name: str) -> Iterator[None]:
-        try:
-            yield
-        except FileNotFoundError:
-            raise
-        except Exception as exc:
-            if self.is_not_found(exc):
-                raise FileNotFoundError(f"{name!r} does not exist in {self.name}") from exc
-            raise
+    @abc.abstractmethod
+    def put_part(self, name: str, handle: Any, number: int, data: bytes) -> Any:
+        """Upload part ``number`` (1-based); returns what ``commit_parts`` needs of it."""
 
-    def open_for_read(self, name: str) -> File:
-        """Open and download now (to a spooled temp file), so that a failing cloud fails here."""
-        with self.not_found_as_oserror(name):
-            file = self._open(name, "rb")
-            file.file  # noqa: B018 - forces the download
-            return file
+    @abc.abstractmethod
+    def commit_parts(self, name: str, handle: Any, parts: list[Any], options: Any, *, create_only: bool) -> None:
+        """Make the parts the object, in one request; with ``create_only`` a taken name fails (Fault.EXISTS)."""
 
-    def file_size(self, name: str) -> int:
-        with self.not_found_as_oserror(name):
-            return self.size(name)
+    @abc.abstractmethod
+    def abort_parts(self, name: str, handle: Any) -> None:
+        """Drop the parts of an upload that will not be committed."""
 
-    def modified_time(self, name: str) -> datetime:
-        with self.not_found_as_oserror(name):
-            return self.get_modified_time(name)
+    # Reads ----------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def stat(self, name: str) -> Stat:
+        """Size, modification time and MD5 (when kept); raises an error classified MISSING when absent."""
+
+    @abc.abstractmethod
+    def read_range(self, name: str, offset: int, length: int) -> bytes:
+        """``length`` bytes from ``offset`` (a part of a copy to another cloud)."""
+
+    @abc.abstractmethod
+    def open_stream(self, name: str) -> tuple[int, Iterator[bytes]]:
+        """(size, chunks) of the whole object: returns once the cloud answered, the body is read lazily."""
+
+    @abc.abstractmethod
+    def remove(self, name: str) -> None:
+        """Delete the object; a missing object is not an error."""
+
+    @abc.abstractmethod
+    def list_names(self, path: str) -> tuple[list[str], list[str]]:
+        """Directories and files directly under ``path``, relative to it."""
+
+    def shutdown(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)

@@ -7,6 +7,7 @@ Options come from the constructor's kwargs (the ``OPTIONS`` of a ``STORAGES`` en
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,7 +20,11 @@ Cloud = Literal["s3", "azure"]
 CLOUDS: tuple[str, ...] = ("s3", "azure")
 MODES: dict[str, tuple[str, ...]] = {"s3": ("s3",), "azure": ("azure",), "both": ("s3", "azure")}
 WRITE_POLICIES = ("any", "all")
+MIRRORS = ("sync", "background")
+REPAIRS = ("none", "task")
 MODE_ENV_VAR = "STORAGE_UPLOAD_MODE"
+MAX_EXPIRE = 7 * 24 * 3600  # S3 refuses longer presigns; a user-delegation SAS cannot outlive its 7-day key
+HTTP_METHODS = ("GET", "HEAD")
 
 # Keys (of the ``s3`` and ``azure`` dicts) never shown in deconstruct(), repr() or messages.
 SECRET_KEYS = frozenset(
@@ -51,6 +56,9 @@ def get_default_options() -> dict[str, Any]:
         "probe_timeout": 1.0,  # seconds a health probe (or a url() waiting for an Azure AD key) may take
         "failover_after": 1.0,  # seconds a read waits for a cloud before also asking the next
         "file_overwrite": False,  # False: Django's rule, a taken name gets a new one, free in every cloud
+        "shared_cache": None,  # a CACHES alias every process shares: health verdicts and probe leases
+        "mirror": "sync",  # "sync": every cloud during save; "background": the first, the others by a task
+        "repair": "none",  # "task": a save or delete that missed a cloud enqueues its own repair
     }
 
 
@@ -69,6 +77,9 @@ class Options:
     probe_timeout: float
     failover_after: float
     file_overwrite: bool
+    shared_cache: str | None
+    mirror: str
+    repair: str
     clouds: tuple[str, ...] = field(init=False)  # the clouds of the mode, in read order
 
     def __post_init__(self) -> None:
@@ -148,6 +159,41 @@ def find_problems(raw: Mapping[str, Any]) -> list[Problem]:
             problems.append(
                 Problem("multicloud_storage.E008", f"Option {key!r} must be a positive number, not {value!r}.")
             )
+    expire = raw.get("url_expire")
+    if isinstance(expire, (int, float)) and expire > MAX_EXPIRE:
+        problems.append(
+            Problem(
+                "multicloud_storage.E013",
+                f"url_expire={expire!r} is longer than 7 days ({MAX_EXPIRE} s).",
+                "S3 refuses longer presigned URLs and an Azure user-delegation SAS cannot outlive its 7-day key.",
+            )
+        )
+    for key, allowed in (("mirror", MIRRORS), ("repair", REPAIRS)):
+        if raw.get(key) not in allowed:
+            problems.append(
+                Problem(
+                    "multicloud_storage.E006",
+                    f"Unknown {key} {raw.get(key)!r}.",
+                    f"Use {' or '.join(repr(a) for a in allowed)}.",
+                )
+            )
+    if raw.get("mirror") == "background" and raw.get("write_policy") == "all":
+        problems.append(
+            Problem(
+                "multicloud_storage.E015",
+                "mirror='background' stores a save in one cloud first, which write_policy='all' forbids.",
+                "Use write_policy='any' with background mirroring.",
+            )
+        )
+    cache = raw.get("shared_cache")
+    if cache is not None and (not isinstance(cache, str) or cache not in (_setting("CACHES") or {"default": {}})):
+        problems.append(
+            Problem(
+                "multicloud_storage.E016",
+                f"shared_cache={cache!r} is not an alias of settings.CACHES.",
+                "Name a cache every process shares (Redis, Memcached, database), e.g. 'default'.",
+            )
+        )
     retries = raw.get("retries")
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         problems.append(Problem("multicloud_storage.E008", f"Option 'retries' must be an integer >= 0, not {retries!r}."))
@@ -159,6 +205,24 @@ def find_problems(raw: Mapping[str, Any]) -> list[Problem]:
 
     clouds = MODES[mode]
     s3, azure = raw["s3"], raw["azure"]
+    if "s3" in clouds and (s3.get("gzip") or _setting("AWS_IS_GZIPPED")):
+        problems.append(
+            Problem(
+                "multicloud_storage.E014",
+                "The S3 option gzip stores compressed bytes in S3 only: the copies would differ.",
+                "Remove gzip (and AWS_IS_GZIPPED); compress before saving if you need it.",
+            )
+        )
+    if "s3" in clouds and (s3.get("custom_domain") or _setting("AWS_S3_CUSTOM_DOMAIN")) and not (
+        s3.get("cloudfront_key") or _setting("AWS_CLOUDFRONT_KEY")
+    ) and s3.get("querystring_auth", _setting("AWS_QUERYSTRING_AUTH")) is not False:
+        problems.append(
+            Problem(
+                "multicloud_storage.W002",
+                "S3 custom_domain without CloudFront keys gives unsigned URLs: a private bucket refuses them.",
+                "Set cloudfront_key and cloudfront_key_id, or querystring_auth=False for a public bucket.",
+            )
+        )
     if "s3" in clouds and not (s3.get("bucket_name") or _setting("AWS_STORAGE_BUCKET_NAME")):
         problems.append(
             Problem(
@@ -219,4 +283,47 @@ def resolve(kwargs: Mapping[str, Any]) -> Options:
         probe_timeout=float(raw["probe_timeout"]),
         failover_after=float(raw["failover_after"]),
         file_overwrite=bool(raw["file_overwrite"]),
+        shared_cache=raw["shared_cache"],
+        mirror=raw["mirror"],
+        repair=raw["repair"],
     )
+
+
+def check_expire(expire: object) -> int:
+    """An ``expire`` given to url(): a whole number of seconds, 1 to 7 days."""
+    if isinstance(expire, bool) or not isinstance(expire, int) or not 0 < expire <= MAX_EXPIRE:
+        raise ValueError(f"expire must be a number of seconds from 1 to {MAX_EXPIRE} (7 days), not {expire!r}.")
+    return expire
+
+
+def check_method(method: str | None) -> str:
+    method = (method or "GET").upper()
+    if method not in HTTP_METHODS:
+        raise ValueError(
+            f"URLs are for reading: http_method must be GET or HEAD, not {method!r} (write with save())."
+        )
+    return method
+
+
+def _connection_field(connection_string: str, field_name: str) -> str:
+    for part in connection_string.split(";"):
+        key, _, value = part.partition("=")
+        if key.strip().lower() == field_name.lower():
+            return value.strip()
+    return ""
+
+
+def scope_of(cloud: str, options: Options) -> str:
+    """A short, secret-free id of where a cloud's files live (shared health keys, tokens)."""
+    if cloud == "s3":
+        s3 = options.s3
+        parts = [s3.get("endpoint_url") or "", s3.get("bucket_name") or _setting("AWS_STORAGE_BUCKET_NAME") or "",
+                 s3.get("location") or ""]
+    else:
+        azure = options.azure
+        connection = azure.get("connection_string") or _setting("AZURE_CONNECTION_STRING") or ""
+        account = (azure.get("account_url") or azure.get("account_name") or _setting("AZURE_ACCOUNT_NAME")
+                   or _connection_field(connection, "BlobEndpoint") or _connection_field(connection, "AccountName"))
+        parts = [account or "", azure.get("azure_container") or _setting("AZURE_CONTAINER") or "",
+                 azure.get("location") or ""]
+    return f"{cloud}:" + hashlib.sha256("\0".join(map(str, parts)).encode()).hexdigest()[:16]

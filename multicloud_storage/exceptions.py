@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["NoReplicaAvailable", "ReplicaWriteError", "CredentialsUnavailable", "describe"]
+__all__ = ["NoReplicaAvailable", "ReplicaWriteError", "CredentialsUnavailable", "Stalled", "ContentMismatch", "describe"]
 
 # Query parameters and connection-string fields that carry a secret.
 _SECRET_PATTERNS = [
@@ -38,14 +38,32 @@ class NoReplicaAvailable(OSError):
 
 
 class ReplicaWriteError(OSError):
-    """A save did not store the file as the write policy requires; nothing was reported as stored."""
+    """A save did not store the file as the write policy requires; nothing was reported as stored.
 
-    def __init__(self, name: str, errors: dict[str, str]) -> None:
+    ``left_behind`` names the clouds where a copy may remain because removing it failed: each is
+    recorded as a PendingDelete for the repair, and the message says so.
+    """
+
+    def __init__(self, name: str, errors: dict[str, str], left_behind: frozenset[str] = frozenset()) -> None:
         self.name = name
         self.errors = dict(errors)
+        self.left_behind = left_behind
         detail = "; ".join(f"{cloud}: {err}" for cloud, err in self.errors.items())
-        super().__init__(f"Could not store {name!r} ({detail})")
+        extra = (
+            f"; a copy may remain in {', '.join(sorted(left_behind))}, recorded for the repair (PendingDelete)"
+            if left_behind
+            else ""
+        )
+        super().__init__(f"Could not store {name!r} ({detail}{extra})")
 
 
 class CredentialsUnavailable(Exception):
-    """A cloud has no credential to sign a URL with; the next cloud is tried at once."""
+    """A cloud cannot sign or authenticate now (no, incomplete or unrefreshable credentials)."""
+
+
+class Stalled(TimeoutError):
+    """A request made no progress within its bound; the save, read or delete stopped waiting for it."""
+
+
+class ContentMismatch(ValueError):
+    """The content did not match what it declared (its ``size``), or changed while it was being read."""

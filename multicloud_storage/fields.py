@@ -160,6 +160,16 @@ class MirrorLocationField(models.CharField):
                     id="multicloud_storage.E011",
                 )
             )
+        elif target.model is not self.model:
+            errors.append(
+                checks.Error(
+                    f"MirrorLocationField file_field={self.file_field!r} names a field of the parent model "
+                    f"{target.model._meta.label}, inherited through multi-table inheritance.",
+                    hint=f"Declare the MirrorLocationField on {target.model._meta.label}, next to its file field.",
+                    obj=self,
+                    id="multicloud_storage.E017",
+                )
+            )
         elif getattr(target, "_mirror_location_attname", self.attname) != self.attname:
             errors.append(
                 checks.Error(
@@ -177,7 +187,8 @@ class MirrorLocationField(models.CharField):
 
     def link(self) -> None:
         target = self._target()
-        if target is not None and not hasattr(target, "_mirror_location_attname"):
+        # A parent's field (multi-table inheritance) is never patched: its rows have no such column (E017).
+        if target is not None and target.model is self.model and not hasattr(target, "_mirror_location_attname"):
             target._mirror_location_attname = self.attname  # type: ignore[attr-defined]
             target.attr_class = _mirrored_class(target.attr_class)
 

@@ -1,14 +1,54 @@
-"""The app's one model: copies that a delete could not remove, for the repair command to finish."""
+"""The app's durable records of work left for the repair: copies a save missed, copies a delete left behind.
+
+``url()`` never reads them (no query per URL): the repair command, the repair tasks and the health command do.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from datetime import datetime
+
 from django.db import models
+from django.utils import timezone
 
 
-class PendingDelete(models.Model):
+class MissingReplica(models.Model):
+    """A cloud of the mode that lacks a copy a save should have written (the cloud was down, or failed)."""
+
     cloud = models.CharField(max_length=16)
     name = models.CharField(max_length=1024)
     reason = models.CharField(max_length=500, blank=True)  # secret-free (see exceptions.describe)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["cloud", "name"], name="multicloud_missing_replica_unique")]
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"copy {self.name!r} to {self.cloud}"
+
+    @classmethod
+    def record(cls, cloud: str, name: str, reason: str) -> None:
+        cls.objects.update_or_create(cloud=cloud, name=name, defaults={"reason": reason[:500]})
+
+    @classmethod
+    def clear(cls, name: str, clouds: Collection[str] | None = None) -> None:
+        rows = cls.objects.filter(name=name)
+        (rows if clouds is None else rows.filter(cloud__in=list(clouds))).delete()
+
+
+class PendingDelete(models.Model):
+    """A copy that a delete (or a failed save's clean-up) could not remove yet.
+
+    The repair removes the copy only if it was last written before ``written_before``: a newer file saved
+    under the same name is never deleted (and a successful save of the name clears the row at once).
+    """
+
+    cloud = models.CharField(max_length=16)
+    name = models.CharField(max_length=1024)
+    reason = models.CharField(max_length=500, blank=True)  # secret-free (see exceptions.describe)
+    written_before = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -18,3 +58,14 @@ class PendingDelete(models.Model):
 
     def __str__(self) -> str:
         return f"delete {self.name!r} from {self.cloud}"
+
+    @classmethod
+    def record(cls, cloud: str, name: str, reason: str, written_before: datetime | None = None) -> None:
+        cls.objects.update_or_create(
+            cloud=cloud, name=name,
+            defaults={"reason": reason[:500], "written_before": written_before or timezone.now()},
+        )
+
+    @classmethod
+    def clear(cls, name: str, clouds: Collection[str]) -> None:
+        cls.objects.filter(name=name, cloud__in=list(clouds)).delete()

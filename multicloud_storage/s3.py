@@ -1,4 +1,5 @@
-"""The S3 adapter: django-storages' S3Storage with one shared client, bounded timeouts and fast SigV4 URLs."""
+"""The S3 adapter: django-storages' S3Storage with one shared client, exact bounds, create-if-absent writes
+and SigV4 URLs signed in plain hmac."""
 
 from __future__ import annotations
 
@@ -7,35 +8,62 @@ import hmac
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import botocore
+from botocore import exceptions as boto_errors
 from botocore.config import Config
-from botocore.exceptions import ClientError, HTTPClientError, NoCredentialsError, PartialCredentialsError
-from storages.backends.s3 import S3Storage
-from storages.utils import clean_name
+from botocore.exceptions import ClientError
+from storages.backends.s3 import S3Storage, _filter_download_params
 
-from .cloud import Cloud, Timeouts
-from .exceptions import CredentialsUnavailable
+from .cloud import POOL_SIZE, Cloud, Fault, Stat, Timeouts
+from .credentials import Renewable
+from .exceptions import ContentMismatch, CredentialsUnavailable
 
-_AUTH_CODES = frozenset(
-    {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "TokenRefreshRequired"}
+PROBE_KEY = ".multicloud-probe"  # never written: a GET of it answers 404 (or 403 without s3:ListBucket)
+_DOWNLOAD_CHUNK = 1024 * 1024
+# Errors that say the account cannot authenticate, whatever the object: the cloud is down for us.
+_ACCOUNT_CODES = frozenset(
+    {
+        "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "TokenRefreshRequired", "InvalidToken",
+        "AccountProblem", "AllAccessDisabled", "InvalidSecurity", "RequestTimeTooSkewed", "NotSignedUp",
+    }
 )
-_OUTAGE_TYPES = (
-    NoCredentialsError,
-    PartialCredentialsError,
-    botocore.exceptions.ConnectionError,
-    HTTPClientError,
+_OUTAGE_CODES = frozenset({"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "NoSuchBucket"})
+_CREDENTIAL_ERRORS = (
+    CredentialsUnavailable,
+    boto_errors.NoCredentialsError,
+    boto_errors.PartialCredentialsError,
+    boto_errors.CredentialRetrievalError,
+    boto_errors.UnknownCredentialError,
+    boto_errors.TokenRetrievalError,
+    boto_errors.RefreshWithMFAUnsupportedError,
+    boto_errors.MetadataRetrievalError,
+    boto_errors.SSOError,
+)
+_OUTAGE_ERRORS = (
+    boto_errors.ConnectionError,
+    boto_errors.HTTPClientError,
+    boto_errors.IncompleteReadError,
     ConnectionError,
     TimeoutError,
 )
+# S3's response overrides, as URL query parameters (what botocore presigns them as).
+RESPONSE_PARAMETERS = {
+    "ResponseContentDisposition": "response-content-disposition",
+    "ResponseContentType": "response-content-type",
+    "ResponseCacheControl": "response-cache-control",
+    "ResponseContentLanguage": "response-content-language",
+    "ResponseContentEncoding": "response-content-encoding",
+    "ResponseExpires": "response-expires",
+}
 _URL_MARKER = "multicloud-url-template"
 _SAFE = "-_.~"
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """The exception and what it wraps (boto3 wraps upload ClientErrors in S3UploadFailedError)."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
@@ -48,31 +76,50 @@ def _status(exc: ClientError) -> int:
     return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
 
 
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
 class S3Cloud(Cloud, S3Storage):
     name = "s3"
 
-    def __init__(self, *, timeouts: Timeouts, credentials_recheck: float = 30.0, **settings: Any) -> None:
-        settings.setdefault("max_memory_size", 2 * 1024 * 1024)  # 0 would keep whole downloads in memory
+    def __init__(self, *, timeouts: Timeouts, credentials_backoff: float = 30.0, **settings: Any) -> None:
+        settings.setdefault("max_memory_size", 2 * 1024 * 1024)
         super().__init__(**settings)
         bounded = Config(
             connect_timeout=timeouts.connect,
             read_timeout=timeouts.read,
-            retries={"max_attempts": timeouts.retries + 1, "mode": "standard"},
+            retries={"total_max_attempts": timeouts.attempts, "mode": "standard"},
+            max_pool_connections=POOL_SIZE + 4,
         )
         # The user's Config wins, except that every request is SigV4.
         self.client_config: Config = bounded.merge(self.client_config).merge(Config(signature_version="s3v4"))
         self._probe_config = self.client_config.merge(
-            Config(connect_timeout=timeouts.probe, read_timeout=timeouts.probe, retries={"max_attempts": 1})
+            Config(
+                connect_timeout=timeouts.probe,
+                read_timeout=timeouts.probe,
+                retries={"total_max_attempts": 1, "mode": "standard"},
+            )
         )
-        self._credentials_recheck = credentials_recheck
         self._lock = threading.Lock()
         self._session: Any = None
         self._shared: Any = None
         self._probe_client: Any = None
         self._url_parts: tuple[str, str, str, str] | None = None
-        self._credentials: Any = None
-        self._credentials_at = float("-inf")
         self._signing_keys: dict[tuple[str, str, str], bytes] = {}
+        self._credentials = Renewable(
+            self._fetch_credentials,
+            what="AWS credentials",
+            wait=timeouts.probe,
+            backoff=credentials_backoff,
+            renew_margin=timedelta(minutes=15),  # botocore's own advisory refresh window
+        )
+        if self.querystring_auth and not self.custom_domain:
+            self._credentials.prefetch()
+        self.start_pool()
+
+    def __repr__(self) -> str:
+        return f"<S3Cloud bucket={self.bucket_name!r}>"
 
     # One resource (and one thread-safe client) for every thread, built once.
     @property
@@ -82,6 +129,10 @@ class S3Cloud(Cloud, S3Storage):
                 if self._shared is None:
                     self._shared = self._boto_session().resource("s3", **self._client_kwargs())
         return self._shared
+
+    @property
+    def client(self) -> Any:
+        return self.connection.meta.client
 
     def _boto_session(self) -> Any:
         if self._session is None:
@@ -97,36 +148,142 @@ class S3Cloud(Cloud, S3Storage):
             "verify": self.verify,
         }
 
+    def key(self, name: str) -> str:
+        return str(self._normalize_name(name))
+
+    def classify(self, exc: BaseException) -> Fault | None:
+        for error in _causes(exc):
+            if isinstance(error, ClientError):
+                status, code = _status(error), _code(error)
+                if code in _ACCOUNT_CODES:
+                    return Fault.CREDENTIALS
+                if status >= 500 or code in _OUTAGE_CODES:
+                    return Fault.OUTAGE
+                if status == 404 or code in ("NoSuchKey", "NotFound"):
+                    return Fault.MISSING
+                if status in (409, 412) and code in ("PreconditionFailed", "ConditionalRequestConflict", "412"):
+                    return Fault.EXISTS
+                return Fault.OBJECT  # a 403 on one key (no s3:ListBucket, a KMS key, an ACL) or another 4xx
+            if isinstance(error, _CREDENTIAL_ERRORS):
+                return Fault.CREDENTIALS
+            if isinstance(error, _OUTAGE_ERRORS):
+                return Fault.OUTAGE
+        return None
+
     def probe(self) -> None:
+        """A GET of a key that is never written, answered by any role that can read objects.
+
+        404 (with s3:ListBucket) or 403 AccessDenied (without) both prove that S3 answers and that the
+        credentials authenticate; an invalid key, a bad signature, an expired token, 5xx or silence do not.
+        """
+        self._credentials.get(retry=True)
         if self._probe_client is None:
             with self._lock:
                 if self._probe_client is None:
-                    self._probe_client = self._boto_session().client(
-                        "s3", **self._client_kwargs(self._probe_config)
+                    self._probe_client = self._boto_session().client("s3", **self._client_kwargs(self._probe_config))
+        try:
+            self._probe_client.get_object(Bucket=self.bucket_name, Key=self.key(PROBE_KEY), Range="bytes=0-0")
+        except ClientError as exc:
+            if _code(exc) in ("NoSuchKey", "AccessDenied", "InvalidRange") or _status(exc) == 404:
+                return
+            raise
+
+    # Writes -------------------------------------------------------------------------------------
+
+    def write_options(self, name: str, content: Any) -> dict[str, Any]:
+        return dict(self._get_write_parameters(self.key(name), content))
+
+    def put(self, name: str, data: bytes, options: dict[str, Any], *, create_only: bool) -> None:
+        condition = {"IfNoneMatch": "*"} if create_only else {}
+        self.client.put_object(Bucket=self.bucket_name, Key=self.key(name), Body=data, **options, **condition)
+
+    def start_parts(self, name: str, options: dict[str, Any]) -> str:
+        return str(self.client.create_multipart_upload(Bucket=self.bucket_name, Key=self.key(name), **options)["UploadId"])
+
+    def put_part(self, name: str, handle: str, number: int, data: bytes) -> dict[str, Any]:
+        response = self.client.upload_part(
+            Bucket=self.bucket_name, Key=self.key(name), UploadId=handle, PartNumber=number, Body=data
+        )
+        part = {"PartNumber": number, "ETag": response["ETag"]}
+        part.update({k: v for k, v in response.items() if k.startswith("Checksum") and k != "ChecksumType"})
+        return part
+
+    def commit_parts(
+        self, name: str, handle: str, parts: list[Any], options: dict[str, Any], *, create_only: bool
+    ) -> None:
+        condition = {"IfNoneMatch": "*"} if create_only else {}
+        self.client.complete_multipart_upload(
+            Bucket=self.bucket_name, Key=self.key(name), UploadId=handle, MultipartUpload={"Parts": parts}, **condition
+        )
+
+    def abort_parts(self, name: str, handle: str) -> None:
+        self.client.abort_multipart_upload(Bucket=self.bucket_name, Key=self.key(name), UploadId=handle)
+
+    def abort_stale_uploads(self, older_than: datetime) -> int:
+        """Abort unfinished multipart uploads under ``location`` started before ``older_than`` (a killed save's)."""
+        prefix = self.key(PROBE_KEY)[: -len(PROBE_KEY)]
+        aborted = 0
+        for page in self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket_name, Prefix=prefix):
+            for upload in page.get("Uploads", ()):
+                if upload["Initiated"] < older_than:
+                    self.client.abort_multipart_upload(
+                        Bucket=self.bucket_name, Key=upload["Key"], UploadId=upload["UploadId"]
                     )
-        self._probe_client.head_bucket(Bucket=self.bucket_name)
+                    aborted += 1
+        return aborted
 
-    def is_outage(self, exc: BaseException) -> bool:
-        for error in _causes(exc):
-            if isinstance(error, ClientError):
-                status = _status(error)
-                code = str(error.response.get("Error", {}).get("Code", ""))
-                return status >= 500 or status in (401, 403) or code in _AUTH_CODES
-            if isinstance(error, _OUTAGE_TYPES):
-                return True
-        return False
+    # Reads --------------------------------------------------------------------------------------
 
-    def is_not_found(self, exc: BaseException) -> bool:
-        return isinstance(exc, ClientError) and _status(exc) == 404
+    def _read_options(self, key: str) -> dict[str, Any]:
+        return dict(_filter_download_params(self.get_object_parameters(key)))
 
-    # URLs: SigV4 query signing in plain hmac, on the endpoint botocore resolves once.
-    def sign_url(self, name: str, expire: int) -> str:
-        if self.custom_domain or not self.querystring_auth:
-            return S3Storage.url(self, name, expire=expire)  # a public bucket or CloudFront: django-storages' URL
-        key = self._normalize_name(clean_name(name))
+    def stat(self, name: str) -> Stat:
+        key = self.key(name)
+        head = self.client.head_object(Bucket=self.bucket_name, Key=key, **self._read_options(key))
+        etag = str(head.get("ETag", "")).strip('"')
+        plain = head.get("ServerSideEncryption") != "aws:kms" and not head.get("SSECustomerAlgorithm")
+        md5 = bytes.fromhex(etag) if plain and len(etag) == 32 and "-" not in etag else None
+        return Stat(int(head["ContentLength"]), head["LastModified"], md5)
+
+    def read_range(self, name: str, offset: int, length: int) -> bytes:
+        key = self.key(name)
+        response = self.client.get_object(
+            Bucket=self.bucket_name, Key=key, Range=f"bytes={offset}-{offset + length - 1}", **self._read_options(key)
+        )
+        data = response["Body"].read()
+        if len(data) != length:
+            raise ContentMismatch(f"{name!r} in s3 changed during the copy ({len(data)} bytes, not {length})")
+        return bytes(data)
+
+    def open_stream(self, name: str) -> tuple[int, Iterator[bytes]]:
+        key = self.key(name)
+        response = self.client.get_object(Bucket=self.bucket_name, Key=key, **self._read_options(key))
+        return int(response["ContentLength"]), response["Body"].iter_chunks(_DOWNLOAD_CHUNK)
+
+    def remove(self, name: str) -> None:
+        self.client.delete_object(Bucket=self.bucket_name, Key=self.key(name))
+
+    def list_names(self, path: str) -> tuple[list[str], list[str]]:
+        directories, files = self.listdir(path)
+        return list(directories), list(files)
+
+    # URLs: SigV4 query signing in plain hmac, on the endpoint botocore resolves once ---------------
+
+    def sign_url(
+        self, name: str, expire: int, parameters: dict[str, str] | None = None, method: str = "GET"
+    ) -> str:
+        query = self._response_query(parameters)
+        key = self.key(name)
+        if self.custom_domain:
+            return str(S3Storage.url(self, name, parameters=parameters, expire=expire))  # CloudFront or plain
         scheme, host, prefix, region = self._endpoint()
-        credentials = self._frozen_credentials()
         path = prefix + quote(key, safe="/~")
+        if not self.querystring_auth:
+            if query:
+                raise ValueError("S3 applies response overrides (parameters) only to signed URLs: "
+                                 "this bucket is configured public (querystring_auth=False).")
+            return f"{scheme}://{host}{path}"
+        credentials = self._credentials.get()
         amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         scope = f"{amz_date[:8]}/{region}/s3/aws4_request"
         params = [
@@ -135,16 +292,29 @@ class S3Cloud(Cloud, S3Storage):
             ("X-Amz-Date", amz_date),
             ("X-Amz-Expires", str(expire)),
             ("X-Amz-SignedHeaders", "host"),
+            *query,
         ]
         if credentials.token:
             params.append(("X-Amz-Security-Token", credentials.token))
-            params.sort()
-        query = "&".join(f"{k}={quote(v, safe=_SAFE)}" for k, v in params)
-        canonical = f"GET\n{path}\n{query}\nhost:{host}\n\nhost\nUNSIGNED-PAYLOAD"
+        encoded = sorted((quote(k, safe=_SAFE), quote(v, safe=_SAFE)) for k, v in params)
+        canonical_query = "&".join(f"{k}={v}" for k, v in encoded)
+        canonical = f"{method}\n{path}\n{canonical_query}\nhost:{host}\n\nhost\nUNSIGNED-PAYLOAD"
         to_sign = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
         signing_key = self._signing_key(credentials.secret_key, amz_date[:8], region)
         signature = hmac.new(signing_key, to_sign.encode(), hashlib.sha256).hexdigest()
-        return f"{scheme}://{host}{path}?{query}&X-Amz-Signature={signature}"
+        return f"{scheme}://{host}{path}?{canonical_query}&X-Amz-Signature={signature}"
+
+    @staticmethod
+    def _response_query(parameters: dict[str, str] | None) -> list[tuple[str, str]]:
+        query = []
+        for key, value in (parameters or {}).items():
+            if key not in RESPONSE_PARAMETERS:
+                raise ValueError(
+                    f"URL parameter {key!r} is not supported; use S3's response overrides: "
+                    f"{', '.join(RESPONSE_PARAMETERS)}."
+                )
+            query.append((RESPONSE_PARAMETERS[key], str(value)))
+        return query
 
     def _endpoint(self) -> tuple[str, str, str, str]:
         """(scheme, host, path prefix, region) of object URLs, learnt once from an unsigned botocore presign."""
@@ -160,19 +330,17 @@ class S3Cloud(Cloud, S3Storage):
                     self._url_parts = (parts.scheme, parts.netloc, parts.path, client.meta.region_name)
         return self._url_parts
 
-    def _frozen_credentials(self) -> Any:
-        credentials = self._credentials
-        if credentials is None and time.monotonic() - self._credentials_at >= self._credentials_recheck:
-            # The provider chain can be slow (instance metadata); a miss is remembered for a while.
-            with self._lock:
-                self._credentials_at = time.monotonic()
-                credentials = self._credentials = self._boto_session().get_credentials()
+    def _fetch_credentials(self, needed: datetime) -> tuple[Any, datetime | None]:
+        credentials = self._boto_session().get_credentials()
         if credentials is None:
             raise CredentialsUnavailable("no AWS credentials were found")
-        frozen = credentials.get_frozen_credentials()
+        frozen = credentials.get_frozen_credentials()  # refreshes STS / role / SSO credentials when due
         if not (frozen.access_key and frozen.secret_key):
             raise CredentialsUnavailable("the AWS credentials are incomplete")
-        return frozen
+        expiry = getattr(credentials, "_expiry_time", None)
+        if isinstance(expiry, datetime) and expiry.tzinfo is None:
+            expiry = expiry.replace(tzinfo=timezone.utc)
+        return frozen, expiry if isinstance(expiry, datetime) else None
 
     def _signing_key(self, secret: str, date: str, region: str) -> bytes:
         cache_key = (secret, date, region)
@@ -183,6 +351,3 @@ class S3Cloud(Cloud, S3Storage):
                 signing_key = hmac.new(signing_key, part.encode(), hashlib.sha256).digest()
             self._signing_keys = {cache_key: signing_key}  # one day, one key: replace, never grow
         return signing_key
-
-    def __repr__(self) -> str:
-        return f"<S3Cloud bucket={self.bucket_name!r}>"

@@ -1,45 +1,93 @@
 """MultiCloudStorage: the facade. Every policy is decided here, in plain sight.
 
-- Writes: every cloud of the mode that is up, at once (``fanout``); ``write_policy`` decides success.
+- Writes: every cloud of the mode that is up, at once (``fanout``), each write create-if-absent unless
+  ``file_overwrite``; a name taken in any cloud gets a new one and the copies already made are removed.
+  ``write_policy`` decides success; a cloud that missed the file is recorded (``MissingReplica``).
 - Reads (open, size, modified time): the clouds holding the file, in ``read_order``, skipping those down;
   a cloud silent for ``failover_after`` seconds gets company from the next (first answer wins).
 - URLs: the clouds holding the file, in ``read_order``, healthy first; the first that can sign wins.
-- Deletes: every cloud of the mode; a copy that could not be deleted is remembered (PendingDelete).
+- Deletes: every cloud of the mode at once, after the caller's transaction commits; a copy that could not be
+  deleted is recorded (``PendingDelete``).
 
-Health is decided in ``health``, the per-cloud work done in ``s3`` and ``azure``.
+Health is decided in ``health``, writes fan out in ``fanout``, the per-cloud work is done in ``s3`` and ``azure``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import queue
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Collection
-from datetime import datetime
-from functools import partial
+from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
 
+from django.conf import settings
 from django.core.files.base import File
 from django.core.files.storage import Storage
+from django.db import DatabaseError, router, transaction
+from django.utils import timezone
 from storages.utils import get_available_overwrite_name
 
-from . import conf
+from . import conf, signals
 from .azure import AzureCloud
-from .cloud import Cloud, Timeouts
-from .exceptions import CredentialsUnavailable, NoReplicaAvailable, ReplicaWriteError, describe
-from .fanout import fan_out
-from .health import CloudStatus, Health
-from .names import MAX_KEY_LENGTH, check_name
+from .cloud import Cloud, Fault, Timeouts
+from .exceptions import ContentMismatch, CredentialsUnavailable, NoReplicaAvailable, ReplicaWriteError, Stalled, describe
+from .fanout import Outcome, Source, Upload, fan_out, open_source
+from .health import CloudStatus, Health, SharedCache
+from .names import MAX_KEY_BYTES, canonical
 from .s3 import S3Cloud
 
 logger = logging.getLogger("multicloud_storage")
 T = TypeVar("T")
+NAME_ATTEMPTS = 8  # names tried by one save before giving up on a crowded name
 
 
 class SavedFile(NamedTuple):
     name: str
     locations: frozenset[str]  # the clouds that took the file
+
+
+class _Taken(Storage):
+    """Django's name rules (truncation, alternatives) over a set of names known to be taken."""
+
+    def __init__(self, taken: Collection[str], alternative: Callable[[str, str], str]) -> None:
+        self._taken = taken
+        self.get_alternative_name = alternative  # type: ignore[method-assign]
+
+    def exists(self, name: str) -> bool:
+        return name in self._taken
+
+
+@contextlib.contextmanager
+def _recording(name: str) -> Iterator[None]:
+    """Write repair records in a savepoint; a database error is logged, never raised: the files are stored."""
+    from .models import PendingDelete
+
+    try:
+        with transaction.atomic(using=router.db_for_write(PendingDelete)):
+            yield
+    except DatabaseError as exc:
+        logger.error("Could not record repair work for %r (is multicloud_storage migrated?): %s", name, describe(exc))
+
+
+class _Decision:
+    """Whether a save kept the name it tried (set once; read by late-finishing uploads)."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._kept = False
+
+    def decide(self, *, kept: bool) -> None:
+        if not self._event.is_set():
+            self._kept = kept
+            self._event.set()
+
+    def kept(self) -> bool:
+        self._event.wait(120)
+        return self._kept
 
 
 class MultiCloudStorage(Storage):
@@ -54,21 +102,24 @@ class MultiCloudStorage(Storage):
         self.options = conf.resolve(options)
         opts = self.options
         timeouts = Timeouts(opts.connect_timeout, opts.read_timeout, opts.retries, opts.probe_timeout)
+        backoff = max(opts.probe_timeout, opts.health_check_interval)
         builders: dict[str, Callable[[], Cloud]] = {
-            "s3": lambda: S3Cloud(timeouts=timeouts, credentials_recheck=opts.health_check_interval, **opts.s3),
-            "azure": lambda: AzureCloud(timeouts=timeouts, **opts.azure),
+            "s3": lambda: S3Cloud(timeouts=timeouts, credentials_backoff=backoff, **opts.s3),
+            "azure": lambda: AzureCloud(timeouts=timeouts, credentials_backoff=backoff, **opts.azure),
         }
+        self._timeouts = timeouts
         # Only the clouds of the mode exist: in azure mode nothing ever talks to S3.
         self.clouds: dict[str, Cloud] = {name: builders[name]() for name in opts.clouds}
+        shared = SharedCache(opts.shared_cache) if opts.shared_cache else None
         self.health: dict[str, Health] = {
-            name: Health(name, cloud.probe, opts.health_check_interval) for name, cloud in self.clouds.items()
+            name: Health(name, cloud.probe, opts.health_check_interval, shared=shared, scope=conf.scope_of(name, opts))
+            for name, cloud in self.clouds.items()
         }
-        self._prefix_length = max(len(getattr(c, "location", "") or "") + 1 for c in self.clouds.values())
-        self._saved = threading.local()
-        # Names being saved by this process count as taken, so two threads never pick the same one.
-        self._reserved: set[str] = set()
-        self._reserved_lock = threading.Lock()
-        self._name_locks = [threading.Lock() for _ in range(64)]
+        self._prefix_bytes = max(len((c.location or "").encode()) + 1 for c in self.clouds.values())
+        self._reserved: set[str] = set()  # names being saved by this process count as taken
+        self._deferred: dict[str, object] = {}  # names whose delete waits for a commit; a save cancels it
+        self._lock = threading.Lock()
+        self._names_free = threading.Condition(self._lock)
 
     @property
     def mode(self) -> str:
@@ -95,67 +146,143 @@ class MultiCloudStorage(Storage):
     # Writes -----------------------------------------------------------------------------------
 
     def save(self, name: str | None, content: Any, max_length: int | None = None) -> str:
-        if name is None:
-            name = getattr(content, "name", None)
-        check_name(name, self._prefix_length)
-        self._saved.free_in = (None, frozenset())  # filled by exists() in get_available_name
-        self._saved.reserved = None
-        try:
-            return super().save(name, content, max_length=max_length)
-        except NoReplicaAvailable as exc:  # no cloud could even say whether the name is free
-            raise ReplicaWriteError(exc.name, exc.errors) from exc
-        finally:
-            with self._reserved_lock:
-                self._reserved.discard(self._saved.reserved)
+        return self.save_mirrored(name, content, max_length=max_length).name
 
     def save_mirrored(self, name: str | None, content: Any, max_length: int | None = None) -> SavedFile:
         """save(), also telling which clouds took the file (what MirrorLocationField records)."""
-        self._saved.locations = frozenset()
-        saved_name = self.save(name, content, max_length=max_length)
-        return SavedFile(saved_name, self._saved.locations)
+        if name is None:
+            name = getattr(content, "name", None)
+        if not hasattr(content, "chunks"):
+            content = File(content, name)
+        name = canonical(name, self._prefix_bytes)
+        up = [cloud for cloud in self.clouds if self.health[cloud].is_up()]
+        errors = {cloud: "marked down" for cloud in self.clouds if cloud not in up}
+        targets = up[:1] if self.options.mirror == "background" else up
+        if not targets or (errors and self.options.write_policy == "all"):
+            raise ReplicaWriteError(name, errors)  # nothing was written anywhere
+        source = open_source(content)  # bad content is refused here, before any request
+        try:
+            saved = self._store(name, content, source, targets, errors, max_length)
+        finally:
+            source.close()
+        missed = {cloud: errors.get(cloud, "background mirror") for cloud in self.clouds if cloud not in saved.locations}
+        self._record_save(saved, missed)
+        return saved
+
+    def _store(self, name: str, content: Any, source: Source, targets: list[str], errors: dict[str, str],
+               max_length: int | None) -> SavedFile:
+        """Upload under the first free name; a name taken in any cloud is given up and the next one tried."""
+        overwrite = self.options.file_overwrite
+        taken: set[str] = set()
+        for _ in range(NAME_ATTEMPTS):
+            candidate = self._reserve(name, max_length, taken)
+            decision = _Decision()
+            try:
+                outcomes = self._upload(candidate, content, source, targets, create_only=not overwrite, decision=decision)
+            except BaseException:
+                decision.decide(kept=False)
+                raise
+            finally:
+                self._release(candidate)
+            stored = [cloud for cloud, outcome in outcomes.items() if outcome.error is None]
+            conflicts = [cloud for cloud, o in outcomes.items() if o.error and self._fault(cloud, o.error) is Fault.EXISTS]
+            failed = {cloud: o for cloud, o in outcomes.items() if o.error and cloud not in conflicts}
+            errors.update({cloud: describe(outcome.error) for cloud, outcome in failed.items() if outcome.error})
+            for cloud in failed:
+                logger.warning("Failed replica write of %r to %s: %s", candidate, cloud, errors[cloud])
+            if conflicts or (failed and self.options.write_policy == "all") or not stored:
+                decision.decide(kept=False)
+                ours = stored + [cloud for cloud, outcome in outcomes.items() if outcome.maybe_landed]
+                left_behind = self._remove_own(candidate, ours)
+                if conflicts and not (failed and self.options.write_policy == "all"):
+                    taken.add(candidate)
+                    targets = [cloud for cloud in targets if cloud not in failed]
+                    if targets:
+                        continue
+                raise ReplicaWriteError(candidate, errors, left_behind)
+            decision.decide(kept=True)
+            with self._lock:
+                self._deferred.pop(candidate, None)  # a delete of this name waiting for a commit must not remove it
+            return SavedFile(candidate, frozenset(stored))
+        raise ReplicaWriteError(name, {**errors, "names": f"{NAME_ATTEMPTS} names tried were all taken"})
+
+    def _reserve(self, name: str, max_length: int | None, taken: set[str]) -> str:
+        """The next name to try, reserved in this process until its upload ends.
+
+        Without ``file_overwrite`` a name being saved counts as taken (another is chosen at once); with it,
+        saves of one name take turns, so the clouds never end up with two saves' bytes.
+        """
+        limit = MAX_KEY_BYTES - self._prefix_bytes
+        max_length = min(max_length, limit) if max_length else limit
+        with self._names_free:
+            if self.options.file_overwrite:
+                candidate = canonical(get_available_overwrite_name(name, max_length), self._prefix_bytes)
+                while candidate in self._reserved:
+                    self._names_free.wait()
+            else:
+                candidate = Storage.get_available_name(
+                    _Taken(taken | self._reserved, self.get_alternative_name), name, max_length=max_length
+                )
+                candidate = canonical(candidate, self._prefix_bytes)
+            self._reserved.add(candidate)
+        return candidate
+
+    def _release(self, name: str) -> None:
+        with self._names_free:
+            self._reserved.discard(name)
+            self._names_free.notify_all()
+
+    def _upload(self, name: str, content: Any, source: Source, targets: list[str], *, create_only: bool,
+                decision: _Decision) -> dict[str, Outcome]:
+        uploads = [
+            Upload(self.clouds[c], name, self.clouds[c].write_options(name, content), source,
+                   create_only=create_only, timeouts=self._timeouts)
+            for c in targets
+        ]
+
+        def late(upload: Upload, future: Future[Any]) -> None:
+            """A final request given up on ended after all: a copy that landed after the save stopped waiting
+            is removed unless the save kept the name (then it is a good copy, and the repair records it)."""
+            if future.exception() is None and not decision.kept():
+                self._remove_own(name, [upload.cloud.name])
+
+        outcomes = fan_out(
+            source, uploads, failover_after=self.options.failover_after,
+            is_down=lambda cloud: not self.health[cloud].is_up(), suspect=lambda cloud: self.health[cloud].suspect(),
+            late=late,
+        )
+        for cloud, outcome in outcomes.items():
+            self._note(cloud, outcome.error)
+        return outcomes
+
+    def _remove_own(self, name: str, clouds: Collection[str]) -> frozenset[str]:
+        """Remove copies this process just created; those that cannot be removed are recorded."""
+        if not clouds:
+            return frozenset()
+        until = timezone.now() + timedelta(seconds=self._timeouts.attempts * (self._timeouts.connect + self._timeouts.read) + 60)
+        failed = self._delete_everywhere(name, clouds, written_before=until)
+        return frozenset(failed)
+
+    def _record_save(self, saved: SavedFile, missed: dict[str, str]) -> None:
+        from .models import MissingReplica, PendingDelete
+
+        with _recording(saved.name):
+            PendingDelete.clear(saved.name, saved.locations)  # this save superseded deletes pending there
+            for cloud, reason in missed.items():
+                MissingReplica.record(cloud, saved.name, reason)
+        for cloud, reason in missed.items():
+            signals.replica_missing.send(sender=type(self), cloud=cloud, name=saved.name, reason=reason)
 
     def get_available_name(self, name: str, max_length: int | None = None) -> str:
-        limit = MAX_KEY_LENGTH - self._prefix_length
+        """A name free in every cloud of the mode now (saves do not need it: their writes are create-if-absent)."""
+        limit = MAX_KEY_BYTES - self._prefix_bytes
         max_length = min(max_length, limit) if max_length else limit
         if self.options.file_overwrite:
             return get_available_overwrite_name(name, max_length)
-        with self._name_locks[hash(name) % len(self._name_locks)]:
-            chosen = super().get_available_name(name, max_length=max_length)
-            with self._reserved_lock:
-                self._reserved.add(chosen)
-            self._saved.reserved = chosen
-        return chosen
+        return super().get_available_name(name, max_length=max_length)
 
     def _save(self, name: str, content: File) -> str:
-        check_name(name, self._prefix_length)
-        uploads: dict[str, Callable[[Any], object]] = {}
-        errors: dict[str, str] = {}
-        checked_name, free_in = getattr(self._saved, "free_in", (None, frozenset()))
-        for cloud_name, cloud in self.clouds.items():
-            if not self.health[cloud_name].is_up():
-                errors[cloud_name] = "marked down"
-            elif checked_name == name and cloud_name not in free_in and not self.options.file_overwrite:
-                errors[cloud_name] = "could not check that the name is free"
-            else:
-                uploads[cloud_name] = partial(cloud._save, name)
-        if not uploads or (errors and self.options.write_policy == "all"):
-            raise ReplicaWriteError(name, errors)  # nothing was written anywhere
-
-        results = fan_out(name, content, uploads)
-        stored = frozenset(cloud_name for cloud_name, error in results.items() if error is None)
-        for cloud_name, error in results.items():
-            self._note(cloud_name, error)
-            if error is not None:
-                errors[cloud_name] = describe(error)
-                logger.warning("Failed replica write of %r to %s: %s", name, cloud_name, errors[cloud_name])
-        if errors and self.options.write_policy == "all":
-            for cloud_name in stored:
-                self._delete_from(cloud_name, name)  # leave no partial copy
-            raise ReplicaWriteError(name, errors)
-        if not stored:
-            raise ReplicaWriteError(name, errors)
-        self._saved.locations = stored
-        return name
+        return self.save(name, content)
 
     # Reads ------------------------------------------------------------------------------------
 
@@ -163,23 +290,15 @@ class MultiCloudStorage(Storage):
         """The clouds of the mode that hold the file, in read order (all of them when unknown)."""
         return [c for name, c in self.clouds.items() if locations is None or name in locations]
 
-    def _ask_in_thread(
-        self, cloud: Cloud, operation: Callable[[Cloud], T], inbox: queue.SimpleQueue[tuple[Cloud, bool, Any]]
-    ) -> None:
-        """Run ``operation(cloud)`` in a daemon thread; put (cloud, succeeded, result or error) in ``inbox``.
+    def _submit(self, cloud: Cloud, operation: Callable[[Cloud], T]) -> Future[T]:
+        """Run ``operation(cloud)`` on the cloud's pool; an outage feeds health even if nobody waits any more."""
+        future = cloud.pool.submit(operation, cloud)
+        future.add_done_callback(lambda f: self._note(cloud.name, f.exception()))
+        return future
 
-        An outage error feeds the cloud's health even when nobody waits for the answer any more.
-        """
-
-        def attempt() -> None:
-            try:
-                inbox.put((cloud, True, operation(cloud)))
-            except Exception as exc:
-                if cloud.is_outage(exc):
-                    self._note(cloud.name, exc)
-                inbox.put((cloud, False, exc))
-
-        threading.Thread(target=attempt, name=f"multicloud-{cloud.name}", daemon=True).start()
+    def _bound(self) -> float:
+        t = self._timeouts
+        return t.attempts * (t.connect + t.read) + t.retries * 1.0
 
     def _first_answer(
         self, name: str, operation: Callable[[Cloud], T], locations: Collection[str] | None, skip: Collection[str] = ()
@@ -187,144 +306,184 @@ class MultiCloudStorage(Storage):
         """Ask the holders in read order; a cloud silent for ``failover_after`` seconds gets company from the next.
 
         The first answer wins, so a hung cloud that no probe has caught yet delays a read by about a
-        second, not by its timeouts. Outage errors feed health; a missing file moves on to the next holder.
+        second, not by its timeouts. A missing file moves on to the next holder.
         """
         candidates = iter([cloud for cloud in self._holders(locations) if cloud.name not in skip])
-        answers: queue.SimpleQueue[tuple[Cloud, bool, Any]] = queue.SimpleQueue()
+        pending: dict[Future[T], tuple[Cloud, float]] = {}
         errors: dict[str, str] = {}
 
-        def start_next() -> int:
+        def start_next() -> None:
             for cloud in candidates:
                 if self.health[cloud.name].is_up():
-                    self._ask_in_thread(cloud, operation, answers)
-                    return 1
+                    pending[self._submit(cloud, operation)] = (cloud, time.monotonic() + self._bound())
+                    return
                 errors[cloud.name] = "marked down"
-            return 0
 
-        pending = start_next()
+        start_next()
         while pending:
-            try:
-                cloud, ok, value = answers.get(timeout=self.options.failover_after)
-            except queue.Empty:
-                pending += start_next()
+            done, _ = wait(pending, timeout=self.options.failover_after, return_when=FIRST_COMPLETED)
+            if not done:
+                start_next()
+                for future, (cloud, deadline) in list(pending.items()):
+                    if time.monotonic() > deadline:
+                        del pending[future]
+                        errors[cloud.name] = describe(Stalled(f"no answer within {self._bound():g} s"))
+                        self.health[cloud.name].mark_down(errors[cloud.name])
                 continue
-            pending -= 1
-            if ok:
-                self._note(cloud.name, None)
-                if errors:
-                    logger.info("Failover: %r read from %s (%s).", name, cloud.name, "; ".join(errors))
-                return cloud, value
-            if not isinstance(value, FileNotFoundError):
-                if not cloud.is_outage(value):
-                    raise value
-                errors[cloud.name] = describe(value)
-            pending += start_next()
+            for future in done:
+                cloud, _ = pending.pop(future)
+                error = future.exception()
+                if error is None:
+                    if errors:
+                        logger.info("Failover: %r read from %s (%s).", name, cloud.name, "; ".join(errors.values()))
+                    return cloud, future.result()
+                fault = cloud.classify(error)
+                if fault is None:
+                    raise error
+                if fault is not Fault.MISSING:
+                    errors[cloud.name] = describe(error)
+                start_next()
         if errors:
             raise NoReplicaAvailable(name, errors)
-        raise FileNotFoundError(f"{name!r} does not exist in any cloud ({', '.join(self._names(locations))}).")
-
-    def _names(self, locations: Collection[str] | None) -> list[str]:
-        return [cloud.name for cloud in self._holders(locations)]
+        raise FileNotFoundError(f"{name!r} does not exist in any cloud ({', '.join(c.name for c in self._holders(locations))}).")
 
     def open(self, name: str, mode: str = "rb", *, locations: Collection[str] | None = None) -> File:
-        """Find a holder (hedged, as in _first_answer), then download from it; an outage moves to the next."""
+        """Download from the first holder that answers (hedged); a holder failing mid-way moves to the next."""
         if set(mode) & set("wax+"):
             raise ValueError(f"MultiCloudStorage opens files for reading only (mode {mode!r}); write with save().")
         tried: list[str] = []
         while True:
-            cloud, _ = self._first_answer(name, lambda c: c.file_size(name), locations, skip=tried)
+            cloud, (size, chunks) = self._first_answer(name, lambda c: c.open_stream(name), locations, skip=tried)
+            spooled = tempfile.SpooledTemporaryFile(max_size=2 * 1024 * 1024, prefix="multicloud-")
             try:
-                return cloud.open_for_read(name)
+                for chunk in chunks:
+                    spooled.write(chunk)
+                if spooled.tell() != size:
+                    raise ContentMismatch(f"{cloud.name} sent {spooled.tell()} of {size} bytes")
             except Exception as exc:
-                if not cloud.is_outage(exc):
+                spooled.close()
+                if cloud.classify(exc) is None and not isinstance(exc, ContentMismatch):
                     raise
                 self._note(cloud.name, exc)
                 logger.info("Failover: reading %r from %s failed (%s).", name, cloud.name, describe(exc))
                 tried.append(cloud.name)
+                continue
+            spooled.seek(0)
+            file = File(spooled, name=name)
+            file.mode = mode
+            return file
 
     def _open(self, name: str, mode: str = "rb") -> File:
         return self.open(name, mode)
 
     def size(self, name: str, *, locations: Collection[str] | None = None) -> int:
-        return self._first_answer(name, lambda cloud: cloud.file_size(name), locations)[1]
+        return self._first_answer(name, lambda cloud: cloud.stat(name).size, locations)[1]
 
     def get_modified_time(self, name: str, *, locations: Collection[str] | None = None) -> datetime:
-        return self._first_answer(name, lambda cloud: cloud.modified_time(name), locations)[1]
+        modified = self._first_answer(name, lambda cloud: cloud.stat(name).modified, locations)[1]
+        return modified if settings.USE_TZ else timezone.make_naive(modified)
 
-    def _ask_every_cloud(self, operation: Callable[[Cloud], T]) -> tuple[dict[str, T], dict[str, str]]:
-        """Run ``operation`` on every cloud of the mode that is up, at once: (answers, errors).
+    def _ask_every_cloud(
+        self, operation: Callable[[Cloud], T], clouds: Collection[str] | None = None
+    ) -> tuple[dict[str, T | Exception], dict[str, str]]:
+        """Run ``operation`` on every cloud (of the mode, or those given) that is up, at once.
 
-        A cloud with no answer within ``read_timeout`` is marked down; its late answer is ignored.
+        Returns (answers, errors): an answer is the result, or the exception of a cloud that answered with an
+        object-level error (missing, taken, 403 on that object). A cloud silent past the operation bound,
+        or silent for ``failover_after`` seconds and then found down, is in ``errors``, as are clouds down.
         """
-        answers: dict[str, T] = {}
+        answers: dict[str, T | Exception] = {}
         errors: dict[str, str] = {}
-        inbox: queue.SimpleQueue[tuple[Cloud, bool, Any]] = queue.SimpleQueue()
-        asked = []
-        for cloud in self.clouds.values():
-            if self.health[cloud.name].is_up():
-                self._ask_in_thread(cloud, operation, inbox)
-                asked.append(cloud.name)
+        pending: dict[Future[T], Cloud] = {}
+        for name in clouds if clouds is not None else self.clouds:
+            if self.health[name].is_up():
+                pending[self._submit(self.clouds[name], operation)] = self.clouds[name]
             else:
-                errors[cloud.name] = "marked down"
-        deadline = time.monotonic() + self.options.read_timeout
-        for _ in asked:
-            try:
-                cloud, ok, value = inbox.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            if ok:
-                answers[cloud.name] = value
-            elif cloud.is_outage(value):
-                errors[cloud.name] = describe(value)
-            else:
-                raise value
-        for cloud_name in asked:
-            if cloud_name not in answers and cloud_name not in errors:
-                silent = TimeoutError(f"no answer within {self.options.read_timeout:g} s")
-                self.health[cloud_name].mark_down(silent)
-                errors[cloud_name] = describe(silent)
+                errors[name] = "marked down"
+        started = time.monotonic()
+        suspected = False
+        while pending:
+            elapsed = time.monotonic() - started
+            done, _ = wait(pending, timeout=0.05, return_when=FIRST_COMPLETED)
+            for future in done:
+                cloud = pending.pop(future)
+                error = future.exception()
+                if error is None:
+                    answers[cloud.name] = future.result()
+                    continue
+                fault = cloud.classify(error)
+                if fault is None:
+                    raise error
+                if fault.marks_down:
+                    errors[cloud.name] = describe(error)
+                else:
+                    answers[cloud.name] = error  # type: ignore[assignment]
+            if not suspected and elapsed >= self.options.failover_after:
+                suspected = True
+                for cloud in pending.values():
+                    self.health[cloud.name].suspect()
+            for future, cloud in list(pending.items()):
+                down = elapsed >= self.options.failover_after and not self.health[cloud.name].is_up()
+                if down or elapsed > self._bound():
+                    del pending[future]
+                    silent = Stalled(f"{cloud.name} did not answer within {elapsed:.1f} s")
+                    self.health[cloud.name].mark_down(silent)
+                    errors[cloud.name] = describe(silent)
         return answers, errors
 
     def exists(self, name: str) -> bool:
-        """True when any cloud of the mode has the name: a name is free only where every cloud says so.
-
-        The clouds that said "free" are remembered (per thread) for the save that follows: a cloud
-        that could not answer is not written to, so a save never overwrites a file it did not see.
-        """
+        """True when any cloud of the mode has the name (a 403 on it counts as taken: never overwritten)."""
         if name in self._reserved:
             return True
-        answers, errors = self._ask_every_cloud(lambda cloud: cloud.exists(name))
+        answers, errors = self._ask_every_cloud(lambda cloud: cloud.stat(name))
         if not answers:
             raise NoReplicaAvailable(name, errors)
-        self._saved.free_in = (name, frozenset(c for c, taken in answers.items() if not taken))
-        return any(answers.values())
+        return any(
+            not isinstance(answer, Exception) or self.clouds[cloud].classify(answer) is not Fault.MISSING
+            for cloud, answer in answers.items()
+        )
 
     def listdir(self, path: str) -> tuple[list[str], list[str]]:
         """The union of what the clouds of the mode that are up list."""
-        answers, errors = self._ask_every_cloud(lambda cloud: cloud.listdir(path))
-        if not answers:
-            raise NoReplicaAvailable(path, errors)
-        directories = {d for cloud_directories, _ in answers.values() for d in cloud_directories}
-        files = {f for _, cloud_files in answers.values() for f in cloud_files}
+        answers, errors = self._ask_every_cloud(lambda cloud: cloud.list_names(path))
+        listings = [answer for answer in answers.values() if not isinstance(answer, Exception)]
+        if not listings:
+            raise NoReplicaAvailable(path, errors or {c: describe(a) for c, a in answers.items()})  # type: ignore[arg-type]
+        directories = {d for cloud_directories, _ in listings for d in cloud_directories}
+        files = {f for _, cloud_files in listings for f in cloud_files}
         return sorted(directories), sorted(files)
 
     # URLs -------------------------------------------------------------------------------------
 
-    def url(self, name: str, *, locations: Collection[str] | None = None) -> str:
-        """A URL of a copy that exists: healthy clouds first, in read order; never waits on a cloud."""
+    def url(
+        self,
+        name: str,
+        expire: int | None = None,
+        parameters: dict[str, str] | None = None,
+        http_method: str | None = None,
+        *,
+        locations: Collection[str] | None = None,
+    ) -> str:
+        """A URL of a copy that exists: healthy clouds first, in read order; never waits on a cloud.
+
+        ``expire``, ``parameters`` (S3's response overrides) and ``http_method`` (GET or HEAD) as in
+        django-storages' ``S3Storage.url``.
+        """
+        expire = self.options.url_expire if expire is None else conf.check_expire(expire)
+        method = conf.check_method(http_method)
         holders = self._holders(locations)
         up = [cloud for cloud in holders if self.health[cloud.name].is_up()]
         errors: dict[str, str] = {}
         for cloud in up + [cloud for cloud in holders if cloud not in up]:
             try:
-                url = cloud.sign_url(name, self.options.url_expire)
+                url = cloud.sign_url(name, expire, parameters, method)
             except CredentialsUnavailable as exc:
                 errors[cloud.name] = str(exc)
+                if cloud in up:
+                    self.health[cloud.name].mark_down(exc)
                 continue
             if cloud not in up:
                 logger.warning("Every cloud holding %r is marked down; handing out a %s URL anyway.", name, cloud.name)
-            elif cloud is not holders[0]:
-                logger.debug("Failover: URL of %r from %s.", name, cloud.name)
             return url
         if not holders:
             raise NoReplicaAvailable(name, reason="no cloud of the mode holds it")
@@ -333,34 +492,66 @@ class MultiCloudStorage(Storage):
     # Deletes ----------------------------------------------------------------------------------
 
     def delete(self, name: str) -> None:
-        """Delete every copy; a copy that cannot be deleted now is recorded for the repair command."""
+        """Delete every copy, after the caller's transaction commits (never when it rolls back).
+
+        Outside a transaction the copies are deleted at once. A copy that cannot be deleted now is recorded
+        (PendingDelete) for the repair.
+        """
         if not name:
             raise ValueError("The name must be given to delete().")
-        for cloud_name in self.clouds:
-            self._delete_from(cloud_name, name)
-
-    def _delete_from(self, cloud_name: str, name: str) -> None:
-        cloud = self.clouds[cloud_name]
-        if not self.health[cloud_name].is_up():
-            self._remember_delete(cloud_name, name, "marked down")
-            return
-        try:
-            cloud.delete(name)
-        except Exception as exc:
-            self._note(cloud_name, exc)
-            logger.warning("Could not delete %r from %s: %s", name, cloud_name, describe(exc))
-            self._remember_delete(cloud_name, name, describe(exc))
-
-    def _remember_delete(self, cloud_name: str, name: str, reason: str) -> None:
         from .models import PendingDelete
 
-        PendingDelete.objects.update_or_create(cloud=cloud_name, name=name, defaults={"reason": reason[:500]})
+        connection = transaction.get_connection(router.db_for_write(PendingDelete))
+        if not connection.in_atomic_block:
+            self._delete_now(name)
+            return
+        token = object()
+        with self._lock:
+            self._deferred[name] = token
+
+        def after_commit() -> None:
+            with self._lock:
+                if self._deferred.get(name) is not token:
+                    return  # the name was saved again meanwhile: the new file stays
+                del self._deferred[name]
+            self._delete_now(name)
+
+        transaction.on_commit(after_commit, using=connection.alias)
+
+    def _delete_now(self, name: str) -> None:
+        from .models import MissingReplica
+
+        self._delete_everywhere(name, self.clouds)
+        with _recording(name):
+            MissingReplica.clear(name)
+
+    def _delete_everywhere(self, name: str, clouds: Collection[str], written_before: datetime | None = None) -> list[str]:
+        """Delete from the given clouds at once; record and return those that could not be deleted."""
+        from .models import PendingDelete
+
+        answers, errors = self._ask_every_cloud(lambda cloud: cloud.remove(name), clouds)
+        for cloud, answer in answers.items():
+            if isinstance(answer, Exception) and self.clouds[cloud].classify(answer) is not Fault.MISSING:
+                errors[cloud] = describe(answer)
+        for cloud, reason in errors.items():
+            logger.warning("Could not delete %r from %s: %s", name, cloud, reason)
+            with _recording(name):
+                PendingDelete.record(cloud, name, reason, written_before)
+            signals.replica_missing.send(sender=type(self), cloud=cloud, name=name, reason=f"not deleted: {reason}")
+        return list(errors)
 
     # Health -----------------------------------------------------------------------------------
+
+    def _fault(self, cloud_name: str, error: BaseException) -> Fault | None:
+        return self.clouds[cloud_name].classify(error)
 
     def _note(self, cloud_name: str, error: BaseException | None) -> None:
         """Feed an operation's outcome to the cloud's health."""
         if error is None:
             self.health[cloud_name].mark_up()
-        elif self.clouds[cloud_name].is_outage(error):
+            return
+        fault = self._fault(cloud_name, error)
+        if fault is not None and fault.marks_down:
             self.health[cloud_name].mark_down(error)
+        elif fault is not None:
+            self.health[cloud_name].mark_up()  # the cloud answered

@@ -131,7 +131,7 @@ class Env:
 
 
 @pytest.fixture
-def env(emulators: Emulators, settings: Any) -> Iterator[Env]:
+def env(emulators: Emulators, settings: Any, db: Any) -> Iterator[Env]:
     environment = Env(emulators, settings)
     yield environment
     emulators.s3_proxy.heal()

@@ -13,7 +13,7 @@ from .conftest import FakeEntraCredential, fetch, query
 
 
 @pytest.fixture
-def identity_storage(oauth_azurite):
+def identity_storage(oauth_azurite, db):
     container = f"id-{uuid.uuid4().hex[:12]}"
     oauth_azurite.admin.create_container(container)
     credential = FakeEntraCredential()
@@ -59,10 +59,11 @@ def test_a_key_close_to_expiry_is_renewed_in_the_background(identity_storage, oa
     name = storage.save("a.txt", ContentFile(b"x"))
     storage.url(name)
     keys = storage.clouds["azure"]._keys
-    first = keys._key
+    first = keys._value
     # Pretend the key expires in 90 minutes: still good for a 1-hour URL, but due for renewal.
     keys._expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=90)
+    keys._started_at = float("-inf")
     url = storage.url(name)
     assert fetch(url, context=oauth_azurite.ssl_context) == (200, b"x")
     keys._pending.result(timeout=5)
-    assert keys._key is not first
+    assert keys._value is not first
