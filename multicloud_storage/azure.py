@@ -137,7 +137,7 @@ class AzureCloud(Cloud, AzureStorage):
         if isinstance(exc, (ResourceExistsError, ResourceModifiedError)):
             return Fault.EXISTS
         if isinstance(exc, HttpResponseError) and (exc.status_code or exc.response is not None):
-            status, code = exc.status_code or 0, str(exc.error_code or "")
+            status, code = exc.status_code or 0, _code(exc)
             if code in _OUTAGE_CODES or status >= 500:
                 return Fault.OUTAGE
             if isinstance(exc, ResourceNotFoundError) or status == 404:
@@ -163,7 +163,7 @@ class AzureCloud(Cloud, AzureStorage):
                 retry_total=0, connection_timeout=self._timeouts.probe, read_timeout=self._timeouts.probe
             )
         except HttpResponseError as exc:
-            if exc.error_code in ("BlobNotFound", "AuthorizationPermissionMismatch"):
+            if _code(exc) in ("BlobNotFound", "AuthorizationPermissionMismatch"):
                 return
             raise
 
@@ -172,11 +172,12 @@ class AzureCloud(Cloud, AzureStorage):
     def write_options(self, name: str, content: Any) -> ContentSettings:
         return ContentSettings(**self._get_content_settings_parameters(self.key(name), content))
 
-    def put(self, name: str, data: bytes, options: ContentSettings, *, create_only: bool) -> None:
-        self._blob(name).upload_blob(
+    def put(self, name: str, data: bytes, options: ContentSettings, *, create_only: bool) -> str:
+        response = self._blob(name).upload_blob(
             data, length=len(data), overwrite=not create_only, content_settings=options, max_concurrency=1,
             timeout=self.timeout,
         )
+        return str(response.get("etag", ""))
 
     def start_parts(self, name: str, options: ContentSettings) -> str:
         return uuid.uuid4().hex  # block ids of this upload: <it><part number>, all of one length
@@ -188,9 +189,10 @@ class AzureCloud(Cloud, AzureStorage):
 
     def commit_parts(
         self, name: str, handle: str, parts: list[Any], options: ContentSettings, *, create_only: bool
-    ) -> None:
+    ) -> str:
         condition = {"match_condition": MatchConditions.IfMissing} if create_only else {}
-        self._blob(name).commit_block_list(parts, content_settings=options, timeout=self.timeout, **condition)
+        response = self._blob(name).commit_block_list(parts, content_settings=options, timeout=self.timeout, **condition)
+        return str(response.get("etag", ""))
 
     def abort_parts(self, name: str, handle: str) -> None:
         """Nothing to do: Azure discards uncommitted blocks (after 7 days, or at the blob's next commit)."""
@@ -203,7 +205,7 @@ class AzureCloud(Cloud, AzureStorage):
     def stat(self, name: str) -> Stat:
         properties = self._blob(name).get_blob_properties(timeout=self.timeout)
         md5 = properties.content_settings.content_md5
-        return Stat(int(properties.size), properties.last_modified, bytes(md5) if md5 else None)
+        return Stat(int(properties.size), properties.last_modified, bytes(md5) if md5 else None, str(properties.etag))
 
     def read_range(self, name: str, offset: int, length: int) -> bytes:
         data = self._blob(name).download_blob(offset=offset, length=length, max_concurrency=1).readall()
@@ -285,6 +287,12 @@ class AzureCloud(Cloud, AzureStorage):
         expiry = min(max(now + timedelta(days=1), needed + timedelta(hours=2)), now + MAX_SAS_LIFETIME - _CLOCK_SKEW)
         key = self.service_client.get_user_delegation_key(now - _CLOCK_SKEW, expiry, timeout=self._timeouts.probe)
         return key, _parse_time(key.signed_expiry) if key.signed_expiry else expiry
+
+
+def _code(exc: HttpResponseError) -> str:
+    """The service's error code ('BlobNotFound'); the SDK gives an enum (whose str() is its Python name)."""
+    code = exc.error_code
+    return str(getattr(code, "value", code) or "")
 
 
 def _parse_time(value: Any) -> datetime:

@@ -56,6 +56,7 @@ class Stat:
     size: int
     modified: datetime
     md5: bytes | None  # the cloud's own MD5 of the bytes, when it keeps one (single-request uploads)
+    etag: str  # the version of the object: what a write returned for it
 
 
 class Cloud(abc.ABC):
@@ -91,8 +92,8 @@ class Cloud(abc.ABC):
         """Content type and the other per-object settings of django-storages, for the writes below."""
 
     @abc.abstractmethod
-    def put(self, name: str, data: bytes, options: Any, *, create_only: bool) -> None:
-        """Store ``data`` in one request; with ``create_only`` a taken name fails (Fault.EXISTS)."""
+    def put(self, name: str, data: bytes, options: Any, *, create_only: bool) -> str:
+        """Store ``data`` in one request; with ``create_only`` a taken name fails (Fault.EXISTS). Returns the ETag."""
 
     @abc.abstractmethod
     def start_parts(self, name: str, options: Any) -> Any:
@@ -103,8 +104,9 @@ class Cloud(abc.ABC):
         """Upload part ``number`` (1-based); returns what ``commit_parts`` needs of it."""
 
     @abc.abstractmethod
-    def commit_parts(self, name: str, handle: Any, parts: list[Any], options: Any, *, create_only: bool) -> None:
-        """Make the parts the object, in one request; with ``create_only`` a taken name fails (Fault.EXISTS)."""
+    def commit_parts(self, name: str, handle: Any, parts: list[Any], options: Any, *, create_only: bool) -> str:
+        """Make the parts the object, in one request; with ``create_only`` a taken name fails (Fault.EXISTS).
+        Returns the ETag."""
 
     @abc.abstractmethod
     def abort_parts(self, name: str, handle: Any) -> None:

@@ -85,6 +85,18 @@ class Options:
     def __post_init__(self) -> None:
         object.__setattr__(self, "clouds", tuple(c for c in self.read_order if c in MODES[self.mode]))
 
+    def __repr__(self) -> str:
+        shown = {
+            name: redacted(value) if name in ("s3", "azure") else value
+            for name, value in self.__dict__.items()
+        }
+        return f"Options({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
+
+def redacted(cloud_options: Mapping[str, Any]) -> dict[str, Any]:
+    """A cloud's options with every secret replaced by '<redacted>' (for repr, messages and commands)."""
+    return {k: "<redacted>" if k in SECRET_KEYS and v else v for k, v in cloud_options.items()}
+
 
 @dataclass(frozen=True)
 class Problem:

@@ -223,6 +223,7 @@ def _stream_source(content: Any, declared: int | None) -> Source:
 class Outcome:
     error: BaseException | None = None  # None: stored
     maybe_landed: bool = False  # given up while its final request was under way: the object may exist
+    etag: str = ""  # the stored object's version, as the cloud answered the final request
 
 
 class Upload:
@@ -296,11 +297,11 @@ class Upload:
             # A commit of many parts can take the cloud a while: allow for it as for 1/64 of the bytes.
             self._submit("final", (self.source.size or 0) // 64, self._commit, ordered)
 
-    def _put(self, size: int) -> None:
-        self.cloud.put(self.name, self.source.read(0, size), self.options, create_only=self.create_only)
+    def _put(self, size: int) -> str:
+        return self.cloud.put(self.name, self.source.read(0, size), self.options, create_only=self.create_only)
 
-    def _commit(self, parts: list[Any]) -> None:
-        self.cloud.commit_parts(self.name, self.handle, parts, self.options, create_only=self.create_only)
+    def _commit(self, parts: list[Any]) -> str:
+        return self.cloud.commit_parts(self.name, self.handle, parts, self.options, create_only=self.create_only)
 
     def _put_part(self, number: int, offset: int, length: int) -> tuple[int, Any]:
         return number, self.cloud.put_part(self.name, self.handle, number, self.source.read(offset, length))
@@ -321,7 +322,7 @@ class Upload:
             number, token = future.result()
             self.parts[number] = token
         elif kind == "final":
-            self.outcome = Outcome()
+            self.outcome = Outcome(etag=str(future.result() or ""))
 
     def give_up(self, error: BaseException) -> None:
         """Stop this upload: drop its parts, and tell whether its final request may still land."""

@@ -193,9 +193,10 @@ class S3Cloud(Cloud, S3Storage):
     def write_options(self, name: str, content: Any) -> dict[str, Any]:
         return dict(self._get_write_parameters(self.key(name), content))
 
-    def put(self, name: str, data: bytes, options: dict[str, Any], *, create_only: bool) -> None:
+    def put(self, name: str, data: bytes, options: dict[str, Any], *, create_only: bool) -> str:
         condition = {"IfNoneMatch": "*"} if create_only else {}
-        self.client.put_object(Bucket=self.bucket_name, Key=self.key(name), Body=data, **options, **condition)
+        response = self.client.put_object(Bucket=self.bucket_name, Key=self.key(name), Body=data, **options, **condition)
+        return str(response.get("ETag", ""))
 
     def start_parts(self, name: str, options: dict[str, Any]) -> str:
         return str(self.client.create_multipart_upload(Bucket=self.bucket_name, Key=self.key(name), **options)["UploadId"])
@@ -210,11 +211,12 @@ class S3Cloud(Cloud, S3Storage):
 
     def commit_parts(
         self, name: str, handle: str, parts: list[Any], options: dict[str, Any], *, create_only: bool
-    ) -> None:
+    ) -> str:
         condition = {"IfNoneMatch": "*"} if create_only else {}
-        self.client.complete_multipart_upload(
+        response = self.client.complete_multipart_upload(
             Bucket=self.bucket_name, Key=self.key(name), UploadId=handle, MultipartUpload={"Parts": parts}, **condition
         )
+        return str(response.get("ETag", ""))
 
     def abort_parts(self, name: str, handle: str) -> None:
         self.client.abort_multipart_upload(Bucket=self.bucket_name, Key=self.key(name), UploadId=handle)
@@ -243,7 +245,7 @@ class S3Cloud(Cloud, S3Storage):
         etag = str(head.get("ETag", "")).strip('"')
         plain = head.get("ServerSideEncryption") != "aws:kms" and not head.get("SSECustomerAlgorithm")
         md5 = bytes.fromhex(etag) if plain and len(etag) == 32 and "-" not in etag else None
-        return Stat(int(head["ContentLength"]), head["LastModified"], md5)
+        return Stat(int(head["ContentLength"]), head["LastModified"], md5, str(head.get("ETag", "")))
 
     def read_range(self, name: str, offset: int, length: int) -> bytes:
         key = self.key(name)

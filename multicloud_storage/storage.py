@@ -15,6 +15,7 @@ Health is decided in ``health``, writes fan out in ``fanout``, the per-cloud wor
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import tempfile
 import threading
@@ -116,6 +117,8 @@ class MultiCloudStorage(Storage):
             for name, cloud in self.clouds.items()
         }
         self._prefix_bytes = max(len((c.location or "").encode()) + 1 for c in self.clouds.values())
+        # The adapters hold the credentials; the public options never do.
+        self.options = dataclasses.replace(opts, s3=conf.redacted(opts.s3), azure=conf.redacted(opts.azure))
         self._reserved: set[str] = set()  # names being saved by this process count as taken
         self._deferred: dict[str, object] = {}  # names whose delete waits for a commit; a save cancels it
         self._lock = threading.Lock()
@@ -200,11 +203,33 @@ class MultiCloudStorage(Storage):
                     if targets:
                         continue
                 raise ReplicaWriteError(candidate, errors, left_behind)
+            if overwrite:
+                stored = self._still_ours(candidate, stored, outcomes, errors)
+                if not stored:
+                    decision.decide(kept=True)  # the name holds a concurrent save's file: leave it alone
+                    raise ReplicaWriteError(candidate, errors)
             decision.decide(kept=True)
             with self._lock:
                 self._deferred.pop(candidate, None)  # a delete of this name waiting for a commit must not remove it
             return SavedFile(candidate, frozenset(stored))
         raise ReplicaWriteError(name, {**errors, "names": f"{NAME_ATTEMPTS} names tried were all taken"})
+
+    def _still_ours(self, name: str, stored: list[str], outcomes: dict[str, Outcome], errors: dict[str, str]) -> list[str]:
+        """With file_overwrite, the clouds that still hold this save's version once every cloud took it.
+
+        Another process saving the same name at the same moment may have overwritten one cloud after us:
+        that cloud holds its bytes, not ours, and is not reported (its own save reports it).
+        """
+        answers, _ = self._ask_every_cloud(lambda cloud: cloud.stat(name), stored)
+        ours = []
+        for cloud in stored:
+            answer = answers.get(cloud)
+            if isinstance(answer, Exception) or answer is None or answer.etag != outcomes[cloud].etag:
+                errors[cloud] = "overwritten by a concurrent save of the same name"
+                logger.warning("%r in %s was overwritten by a concurrent save of the same name.", name, cloud)
+            else:
+                ours.append(cloud)
+        return ours
 
     def _reserve(self, name: str, max_length: int | None, taken: set[str]) -> str:
         """The next name to try, reserved in this process until its upload ends.
@@ -259,8 +284,10 @@ class MultiCloudStorage(Storage):
         """Remove copies this process just created; those that cannot be removed are recorded."""
         if not clouds:
             return frozenset()
-        until = timezone.now() + timedelta(seconds=self._timeouts.attempts * (self._timeouts.connect + self._timeouts.read) + 60)
-        failed = self._delete_everywhere(name, clouds, written_before=until)
+        # Tried even where the cloud is marked down (a timeout may have hidden a stored copy); a late copy of
+        # this save may land until its bound has passed, so the record covers that time too.
+        until = timezone.now() + timedelta(seconds=self._bound() + 60)
+        failed = self._delete_everywhere(name, clouds, written_before=until, even_down=True)
         return frozenset(failed)
 
     def _record_save(self, saved: SavedFile, missed: dict[str, str]) -> None:
@@ -384,9 +411,9 @@ class MultiCloudStorage(Storage):
         return modified if settings.USE_TZ else timezone.make_naive(modified)
 
     def _ask_every_cloud(
-        self, operation: Callable[[Cloud], T], clouds: Collection[str] | None = None
+        self, operation: Callable[[Cloud], T], clouds: Collection[str] | None = None, *, even_down: bool = False
     ) -> tuple[dict[str, T | Exception], dict[str, str]]:
-        """Run ``operation`` on every cloud (of the mode, or those given) that is up, at once.
+        """Run ``operation`` on every cloud (of the mode, or those given) that is up (or all: ``even_down``), at once.
 
         Returns (answers, errors): an answer is the result, or the exception of a cloud that answered with an
         object-level error (missing, taken, 403 on that object). A cloud silent past the operation bound,
@@ -396,7 +423,7 @@ class MultiCloudStorage(Storage):
         errors: dict[str, str] = {}
         pending: dict[Future[T], Cloud] = {}
         for name in clouds if clouds is not None else self.clouds:
-            if self.health[name].is_up():
+            if even_down or self.health[name].is_up():
                 pending[self._submit(self.clouds[name], operation)] = self.clouds[name]
             else:
                 errors[name] = "marked down"
@@ -525,11 +552,13 @@ class MultiCloudStorage(Storage):
         with _recording(name):
             MissingReplica.clear(name)
 
-    def _delete_everywhere(self, name: str, clouds: Collection[str], written_before: datetime | None = None) -> list[str]:
+    def _delete_everywhere(
+        self, name: str, clouds: Collection[str], written_before: datetime | None = None, *, even_down: bool = False
+    ) -> list[str]:
         """Delete from the given clouds at once; record and return those that could not be deleted."""
         from .models import PendingDelete
 
-        answers, errors = self._ask_every_cloud(lambda cloud: cloud.remove(name), clouds)
+        answers, errors = self._ask_every_cloud(lambda cloud: cloud.remove(name), clouds, even_down=even_down)
         for cloud, answer in answers.items():
             if isinstance(answer, Exception) and self.clouds[cloud].classify(answer) is not Fault.MISSING:
                 errors[cloud] = describe(answer)

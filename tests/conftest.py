@@ -96,7 +96,7 @@ class Env:
     def options(self, mode: str = "both", *, s3: dict | None = None, azure: dict | None = None, **extra: Any) -> dict:
         return {
             "mode": mode, "s3": {**self.s3_options(), **(s3 or {})}, "azure": {**self.azure_options(), **(azure or {})},
-            "health_check_interval": 0.5, "connect_timeout": 1.0, "read_timeout": 2.0, "probe_timeout": 0.5,
+            "health_check_interval": 0.5, "connect_timeout": 1.0, "read_timeout": 2.0, "probe_timeout": 1.0,
             **extra,
         }
 
@@ -128,6 +128,16 @@ class Env:
 
     def azure_bytes(self, name: str) -> bytes:
         return self.emulators.azure.get_blob_client(self.container, name).download_blob().readall()
+
+    def raw_bytes(self, cloud: str, name: str) -> bytes:
+        return self.s3_bytes(name) if cloud == "s3" else self.azure_bytes(name)
+
+    def proxy(self, cloud: str) -> FaultProxy:
+        return self.s3_proxy if cloud == "s3" else self.azure_proxy
+
+    @staticmethod
+    def wait_for(predicate: Any, timeout: float = 10.0) -> Any:
+        return wait_until(predicate, timeout)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.files.base import ContentFile
 from django.core.management import call_command
 from django.db import models
+from django.test.utils import isolate_apps
 
 from multicloud_storage import MultiCloudStorage, NoReplicaAvailable
 from multicloud_storage.conf import resolve
@@ -137,6 +138,7 @@ def test_mirror_locations_values():
     assert path == "multicloud_storage.fields.MirrorLocationField" and kwargs == {"file_field": "file"}
 
 
+@isolate_apps("tests.testapp")
 def test_a_column_naming_no_file_field_is_a_check_error():
     class Broken(models.Model):
         mirrors = MirrorLocationField(file_field="nope")

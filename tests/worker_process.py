@@ -1,0 +1,49 @@
+"""A separate Python process using the storage, for tests that need several processes (not threads).
+
+Run as ``python -m tests.worker_process '<json job>'``; prints one JSON line per result. Jobs:
+- ``{"job": "save_rounds", "options": {...}, "name": "...", "start": <epoch>, "period": s, "rounds": n, "tag": "..."}``:
+  at each round's start time, save ``name`` with content unique to this process and round.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+
+def setup() -> None:
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0, run_syncdb=True)
+
+
+def save_rounds(job: dict) -> None:
+    from django.core.files.base import ContentFile
+
+    from multicloud_storage import MultiCloudStorage
+
+    storage = MultiCloudStorage(**job["options"])
+    storage.clouds[next(iter(storage.clouds))].pool.submit(lambda: None).result()  # warm the pool
+    for round_number in range(job["rounds"]):
+        body = f"{job['tag']} round {round_number} pid {os.getpid()}".encode()
+        start = job["start"] + round_number * job["period"]
+        time.sleep(max(0.0, start - time.time()))
+        try:
+            saved = storage.save_mirrored(job["name"], ContentFile(body))
+            result = {"round": round_number, "name": saved.name, "locations": sorted(saved.locations),
+                      "body": body.decode()}
+        except Exception as exc:  # noqa: BLE001 - reported to the test
+            result = {"round": round_number, "error": f"{type(exc).__name__}: {exc}"}
+        print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    setup()
+    job = json.loads(sys.argv[1])
+    {"save_rounds": save_rounds}[job.pop("job")](job)
