@@ -2,28 +2,38 @@
 """The one-command demo: ``make demo`` (or ``python example_project/demo.py``).
 
 Starts moto server (S3) and Azurite (Azure) on loopback, each behind a fault proxy, creates the bucket and the
-container, migrates a fresh SQLite database, loads the sample media through the models, and serves the example
-project. The status panel breaks and heals the clouds through the proxies. Ctrl-C stops everything it started.
+container, migrates a fresh SQLite database, loads the sample media through the models, creates a superuser for
+the admin, and serves the example project. The status panel breaks and heals the clouds through the proxies.
+Ctrl-C stops everything it started.
+
+Every start is a fresh one, unless ``--keep``: then the database and the emulators' data of the last run (in
+``--workdir``) are kept. Azurite keeps its data there itself; moto server keeps nothing, so the bucket is copied
+to ``<workdir>/s3-data/`` when the demo stops and uploaded again on the next ``--keep`` start.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import mimetypes
 import os
+import secrets
 import shutil
 import signal
 import sys
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(ROOT)]
 
-from tests.emulators import azure_connection_string, start_azurite, start_moto  # noqa: E402
+from tests.emulators import Emulator, azure_connection_string, start_azurite, start_moto  # noqa: E402
 from tests.faultproxy import FaultProxy  # noqa: E402
 
 BUCKET = CONTAINER = "media"
 SAMPLES = HERE / "sample_media"
+ADMIN_USERNAME = "demo"
 
 
 def load_samples() -> None:
@@ -38,9 +48,66 @@ def load_samples() -> None:
     Recording.objects.filter(pk=old.pk).update(mirrors=None)  # as rows are right after migration 0002
     with open(SAMPLES / "screenshot.png", "rb") as image, open(SAMPLES / "bot-debug.webm", "rb") as video:
         BotDebugScreenshot.objects.create(
-            caption="Bot joined the call", image=File(image, name="joined.png"),
+            caption="Bot joined the call",
+            image=File(image, name="joined.png"),
             debug_video=File(video, name="bot-debug.webm"),
         )
+
+
+def create_superuser() -> str:
+    """The admin's superuser, with a new random password at every start: returns the password."""
+    from django.contrib.auth import get_user_model
+
+    password = secrets.token_urlsafe(12)
+    user, _ = get_user_model().objects.get_or_create(username=ADMIN_USERNAME)
+    user.is_staff = user.is_superuser = user.is_active = True
+    user.set_password(password)
+    user.save()
+    return password
+
+
+def save_bucket(s3, target: Path) -> None:
+    """moto server keeps nothing: copy the bucket to disk, for the next ``--keep`` start."""
+    shutil.rmtree(target, ignore_errors=True)
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+        for item in page.get("Contents", []):
+            path = target / item["Key"]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(BUCKET, item["Key"], str(path))
+
+
+def restore_bucket(s3, source: Path) -> None:
+    for path in sorted(p for p in source.rglob("*") if p.is_file()):
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        s3.upload_file(str(path), BUCKET, path.relative_to(source).as_posix(), ExtraArgs={"ContentType": content_type})
+
+
+def start_emulators(workdir: Path) -> tuple[Emulator, Emulator]:
+    """moto server and Azurite. A terminal's Ctrl-C reaches the whole process group, and moto server would exit on it
+    before the demo saved the bucket: moto starts with SIGINT blocked (a child inherits the signal mask), and the demo
+    stops it with SIGTERM. Node unblocks every signal at start: Azurite takes Ctrl-C as a clean shutdown."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        moto = start_moto(workdir)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    try:
+        return moto, start_azurite(workdir)
+    except BaseException:
+        moto.stop()
+        raise
+
+
+def stop_azurite(azurite: Emulator, timeout: float = 10) -> None:
+    """SIGTERM, and the time to write its metadata: Azurite logs when it is done, though its telemetry may keep the
+    process alive after that (then stop() kills it)."""
+    azurite.process.terminate()
+    deadline = time.monotonic() + timeout
+    while azurite.process.poll() is None and time.monotonic() < deadline:
+        if "successfully closed" in azurite.log.read_text(errors="replace"):
+            break
+        time.sleep(0.05)
+    azurite.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -48,42 +115,61 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workdir", type=Path, default=HERE / ".demo", help="emulator data and the database")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the database and the emulators' data of the last run (default: a fresh start)",
+    )
     args = parser.parse_args(argv)
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C, even when started in the background
-    shutil.rmtree(args.workdir, ignore_errors=True)
-    args.workdir.mkdir(parents=True)
-    started: list = []
+    workdir = args.workdir.resolve()
+    database, s3_data = workdir / "db.sqlite3", workdir / "s3-data"
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True, exist_ok=True)
+    kept = args.keep and database.exists()
+    moto = azurite = s3 = None
+    proxies: dict[str, FaultProxy] = {}
     try:
-        moto, azurite = start_moto(args.workdir), start_azurite(args.workdir)
-        started += [moto, azurite]
+        moto, azurite = start_emulators(workdir)
         proxies = {"s3": FaultProxy(moto.port), "azure": FaultProxy(azurite.port)}
-        started += list(proxies.values())
         os.environ.update(
             DJANGO_SETTINGS_MODULE="demo_site.settings",
-            DEMO_DB_PATH=str(args.workdir / "db.sqlite3"),
+            DEMO_DB_PATH=str(database),
             DEMO_S3_ENDPOINT_URL=f"http://127.0.0.1:{proxies['s3'].port}",
-            AWS_ACCESS_KEY_ID="demo", AWS_SECRET_ACCESS_KEY="demo",  # moto accepts any key
-            AWS_SHARED_CREDENTIALS_FILE=str(args.workdir / "none"), AWS_CONFIG_FILE=str(args.workdir / "none"),
+            AWS_ACCESS_KEY_ID="demo",
+            AWS_SECRET_ACCESS_KEY="demo",  # moto accepts any key
+            AWS_SHARED_CREDENTIALS_FILE=str(workdir / "none"),
+            AWS_CONFIG_FILE=str(workdir / "none"),
             AWS_EC2_METADATA_DISABLED="true",
             AZURE_STORAGE_CONNECTION_STRING=azure_connection_string(proxies["azure"].port),
         )
         os.environ.setdefault("DEMO_HEALTH_INTERVAL", "2")
         import boto3
+        from azure.core.exceptions import ResourceExistsError
         from azure.storage.blob import BlobServiceClient
 
-        boto3.client("s3", endpoint_url=f"http://127.0.0.1:{moto.port}", region_name="us-east-1").create_bucket(
-            Bucket=BUCKET
-        )
-        BlobServiceClient.from_connection_string(azure_connection_string(azurite.port)).create_container(CONTAINER)
+        s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{moto.port}", region_name="us-east-1")
+        s3.create_bucket(Bucket=BUCKET)  # moto server starts empty every time
+        if kept:
+            if s3_data.is_dir():
+                restore_bucket(s3, s3_data)
+            else:
+                print(f"No S3 data saved in {s3_data} by the last run: the rows' S3 copies are missing.", flush=True)
+        azure = BlobServiceClient.from_connection_string(azure_connection_string(azurite.port))
+        with azure, contextlib.suppress(ResourceExistsError):  # the container is kept from the last run
+            azure.create_container(CONTAINER)
 
         import django
         from django.core.management import call_command
 
         django.setup()
         call_command("migrate", verbosity=0)
-        load_samples()
+        if not kept:
+            load_samples()
+        password = create_superuser()
 
         from django.contrib.staticfiles.handlers import StaticFilesHandler
         from django.core.servers.basehttp import run
@@ -92,14 +178,31 @@ def main(argv: list[str] | None = None) -> None:
         from meetings import faults
 
         faults.PROXIES.update(proxies)
-        print(f"The demo is at http://{args.host}:{args.port}/  (S3 and Azure on emulators; Ctrl-C stops everything)",
-              flush=True)
-        run(args.host, args.port, StaticFilesHandler(get_wsgi_application()), threading=True)
+
+        def announce(port: int) -> None:  # once the server listens
+            address = f"http://{args.host}:{port}/"
+            print(f"The demo is at {address}  (S3 and Azure on emulators; Ctrl-C stops everything)")
+            print(f"The admin: {address}admin/  username {ADMIN_USERNAME}  password {password}  (new at every start)")
+            if kept:
+                print(f"Kept the database and the emulators' data of the last run ({workdir}).", flush=True)
+            else:
+                print(f"A fresh database and fresh emulators ({workdir}); --keep keeps them next time.", flush=True)
+
+        run(args.host, args.port, StaticFilesHandler(get_wsgi_application()), threading=True, on_bind=announce)
     except KeyboardInterrupt:
         pass
     finally:
-        for thing in reversed(started):
-            thing.close() if isinstance(thing, FaultProxy) else thing.stop()
+        for proxy in proxies.values():
+            proxy.close()
+        if azurite is not None:
+            stop_azurite(azurite)
+        if moto is not None:
+            if s3 is not None:
+                try:
+                    save_bucket(s3, s3_data)
+                except Exception as error:  # the demo stops all the same
+                    print(f"Could not save the bucket to {s3_data} for --keep: {error}", file=sys.stderr)
+            moto.stop()
 
 
 if __name__ == "__main__":

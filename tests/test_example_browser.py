@@ -2,27 +2,36 @@
 
 Runs the demo exactly as ``make demo`` does (its own emulators behind fault proxies), breaks S3 from the status
 panel, and checks in the browser that every image loaded and every video can play, and from which cloud.
-Screenshots of each state go to example_project/screenshots/.
+Screenshots of each state go to .artifacts/screenshots/ (ignored by git), or to $MULTICLOUD_SCREENSHOTS_DIR:
+``make screenshots`` points it at example_project/screenshots/ to refresh the committed ones.
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import shutil
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from .emulators import ROOT, free_port
 
 pytestmark = pytest.mark.browser
-SCREENSHOTS = ROOT / "example_project" / "screenshots"
+SCREENSHOTS = Path(os.environ.get("MULTICLOUD_SCREENSHOTS_DIR") or ROOT / ".artifacts" / "screenshots").resolve()
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--mute-audio",
+    "--no-sandbox",  # as root, headless Chromium starts only without its sandbox
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--mute-audio",
 ]
 MEDIA_READY = """() => {
   const images = [...document.querySelectorAll('img')], videos = [...document.querySelectorAll('video')];
@@ -36,9 +45,17 @@ MEDIA_READY = """() => {
 def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "example_project" / "demo.py"), "--port", str(port),
-         "--workdir", str(tmp_path_factory.mktemp("demo"))],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            str(ROOT / "example_project" / "demo.py"),
+            "--port",
+            str(port),
+            "--workdir",
+            str(tmp_path_factory.mktemp("demo")),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
@@ -82,8 +99,12 @@ def assert_media_served_by(page, cloud: str, screenshot: str) -> None:
         assert all("sp=r" in src and "sr=b" in src and "sig=" in src for src in sources), sources
     else:
         assert all("X-Amz-Signature=" in src for src in sources), sources
-    SCREENSHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / screenshot), full_page=True)
+    save_screenshot(page, screenshot)
+
+
+def save_screenshot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
 
 
 def press(page, button: str) -> None:
@@ -124,9 +145,10 @@ def test_an_upload_during_an_s3_outage_is_served_from_azure_after_s3_heals(page,
     page.reload()
     page.wait_for_function(MEDIA_READY, timeout=30_000)
     items = page.eval_on_selector_all(
-        ".recording", "els => els.map(e => [e.querySelector('strong').innerText, e.querySelector('video').dataset.cloud,"
-        " e.querySelector('small').innerText])"
+        ".recording",
+        "els => els.map(e => [e.querySelector('strong').innerText, e.querySelector('video').dataset.cloud,"
+        " e.querySelector('small').innerText])",
     )
     assert ["Uploaded during the outage", "azure", "copies: azure"] in items  # S3 is up, but holds no copy
     assert ["Weekly sync", "s3", "copies: azure, s3"] in items
-    page.screenshot(path=str(SCREENSHOTS / "7-uploaded-during-outage.png"), full_page=True)
+    save_screenshot(page, "7-uploaded-during-outage.png")

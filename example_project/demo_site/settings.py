@@ -64,6 +64,7 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
+TIME_ZONE = "UTC"
 STATIC_URL = "static/"
 
 
@@ -76,7 +77,9 @@ if _env("AZURE_STORAGE_CONNECTION_STRING"):
     _azure["connection_string"] = _env("AZURE_STORAGE_CONNECTION_STRING")
 else:
     _azure.update(account_url=_env("AZURE_STORAGE_ACCOUNT_URL"), account_name=_env("AZURE_STORAGE_ACCOUNT"))
-    _azure.update({"account_key": _env("AZURE_STORAGE_KEY")} if _env("AZURE_STORAGE_KEY") else {"token_credential": "default"})
+    _azure.update(
+        {"account_key": _env("AZURE_STORAGE_KEY")} if _env("AZURE_STORAGE_KEY") else {"token_credential": "default"}
+    )
 
 STORAGES = {
     "default": {
