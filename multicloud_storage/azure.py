@@ -205,7 +205,9 @@ class AzureCloud(Cloud, AzureStorage):
     def stat(self, name: str) -> Stat:
         properties = self._blob(name).get_blob_properties(timeout=self.timeout)
         md5 = properties.content_settings.content_md5
-        return Stat(int(properties.size), properties.last_modified, bytes(md5) if md5 else None, str(properties.etag))
+        settings = properties.content_settings
+        return Stat(int(properties.size), properties.last_modified, bytes(md5) if md5 else None, str(properties.etag),
+                    settings.content_type)
 
     def read_range(self, name: str, offset: int, length: int) -> bytes:
         data = self._blob(name).download_blob(offset=offset, length=length, max_concurrency=1).readall()

@@ -57,6 +57,7 @@ class Stat:
     modified: datetime
     md5: bytes | None  # the cloud's own MD5 of the bytes, when it keeps one (single-request uploads)
     etag: str  # the version of the object: what a write returned for it
+    content_type: str | None = None
 
 
 class Cloud(abc.ABC):

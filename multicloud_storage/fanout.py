@@ -152,7 +152,7 @@ class CloudSource(Source):
         self._cloud, self._name, self.size = cloud, name, size
 
     def read(self, offset: int, length: int) -> bytes:
-        return self._cloud.read_range(self._name, offset, length)
+        return self._cloud.read_range(self._name, offset, length) if length else b""
 
 
 def _as_bytes(chunk: bytes | str, text: bool) -> bytes:

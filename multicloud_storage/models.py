@@ -15,6 +15,7 @@ from django.utils import timezone
 class MissingReplica(models.Model):
     """A cloud of the mode that lacks a copy a save should have written (the cloud was down, or failed)."""
 
+    scope = models.CharField(max_length=40, blank=True, default="")  # bucket or container (conf.scope_of); "": 0.1.0
     cloud = models.CharField(max_length=16)
     name = models.CharField(max_length=1024)
     reason = models.CharField(max_length=500, blank=True)  # secret-free (see exceptions.describe)
@@ -22,20 +23,19 @@ class MissingReplica(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["cloud", "name"], name="multicloud_missing_replica_unique")]
+        constraints = [models.UniqueConstraint(fields=["scope", "cloud", "name"], name="multicloud_missing_replica_unique")]
         ordering = ["created_at"]
 
     def __str__(self) -> str:
         return f"copy {self.name!r} to {self.cloud}"
 
     @classmethod
-    def record(cls, cloud: str, name: str, reason: str) -> None:
-        cls.objects.update_or_create(cloud=cloud, name=name, defaults={"reason": reason[:500]})
+    def record(cls, scope: str, cloud: str, name: str, reason: str) -> None:
+        cls.objects.update_or_create(scope=scope, cloud=cloud, name=name, defaults={"reason": reason[:500]})
 
     @classmethod
-    def clear(cls, name: str, clouds: Collection[str] | None = None) -> None:
-        rows = cls.objects.filter(name=name)
-        (rows if clouds is None else rows.filter(cloud__in=list(clouds))).delete()
+    def clear(cls, scopes: Collection[str], name: str) -> None:
+        cls.objects.filter(scope__in=list(scopes), name=name).delete()
 
 
 class PendingDelete(models.Model):
@@ -45,6 +45,7 @@ class PendingDelete(models.Model):
     under the same name is never deleted (and a successful save of the name clears the row at once).
     """
 
+    scope = models.CharField(max_length=40, blank=True, default="")  # bucket or container (conf.scope_of); "": 0.1.0
     cloud = models.CharField(max_length=16)
     name = models.CharField(max_length=1024)
     reason = models.CharField(max_length=500, blank=True)  # secret-free (see exceptions.describe)
@@ -53,19 +54,19 @@ class PendingDelete(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["cloud", "name"], name="multicloud_pending_delete_unique")]
+        constraints = [models.UniqueConstraint(fields=["scope", "cloud", "name"], name="multicloud_pending_delete_unique")]
         ordering = ["created_at"]
 
     def __str__(self) -> str:
         return f"delete {self.name!r} from {self.cloud}"
 
     @classmethod
-    def record(cls, cloud: str, name: str, reason: str, written_before: datetime | None = None) -> None:
+    def record(cls, scope: str, cloud: str, name: str, reason: str, written_before: datetime | None = None) -> None:
         cls.objects.update_or_create(
-            cloud=cloud, name=name,
+            scope=scope, cloud=cloud, name=name,
             defaults={"reason": reason[:500], "written_before": written_before or timezone.now()},
         )
 
     @classmethod
-    def clear(cls, name: str, clouds: Collection[str]) -> None:
-        cls.objects.filter(name=name, cloud__in=list(clouds)).delete()
+    def clear(cls, scopes: Collection[str], name: str) -> None:
+        cls.objects.filter(scope__in=list(scopes), name=name).delete()

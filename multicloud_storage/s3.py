@@ -245,7 +245,7 @@ class S3Cloud(Cloud, S3Storage):
         etag = str(head.get("ETag", "")).strip('"')
         plain = head.get("ServerSideEncryption") != "aws:kms" and not head.get("SSECustomerAlgorithm")
         md5 = bytes.fromhex(etag) if plain and len(etag) == 32 and "-" not in etag else None
-        return Stat(int(head["ContentLength"]), head["LastModified"], md5, str(head.get("ETag", "")))
+        return Stat(int(head["ContentLength"]), head["LastModified"], md5, str(head.get("ETag", "")), head.get("ContentType"))
 
     def read_range(self, name: str, offset: int, length: int) -> bytes:
         key = self.key(name)

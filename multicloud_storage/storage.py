@@ -112,8 +112,9 @@ class MultiCloudStorage(Storage):
         # Only the clouds of the mode exist: in azure mode nothing ever talks to S3.
         self.clouds: dict[str, Cloud] = {name: builders[name]() for name in opts.clouds}
         shared = SharedCache(opts.shared_cache) if opts.shared_cache else None
+        self.scopes: dict[str, str] = {name: conf.scope_of(name, opts) for name in self.clouds}
         self.health: dict[str, Health] = {
-            name: Health(name, cloud.probe, opts.health_check_interval, shared=shared, scope=conf.scope_of(name, opts))
+            name: Health(name, cloud.probe, opts.health_check_interval, shared=shared, scope=self.scopes[name])
             for name, cloud in self.clouds.items()
         }
         self._prefix_bytes = max(len((c.location or "").encode()) + 1 for c in self.clouds.values())
@@ -294,9 +295,9 @@ class MultiCloudStorage(Storage):
         from .models import MissingReplica, PendingDelete
 
         with _recording(saved.name):
-            PendingDelete.clear(saved.name, saved.locations)  # this save superseded deletes pending there
+            PendingDelete.clear([self.scopes[c] for c in saved.locations], saved.name)  # superseded there
             for cloud, reason in missed.items():
-                MissingReplica.record(cloud, saved.name, reason)
+                MissingReplica.record(self.scopes[cloud], cloud, saved.name, reason)
         for cloud, reason in missed.items():
             signals.replica_missing.send(sender=type(self), cloud=cloud, name=saved.name, reason=reason)
 
@@ -550,7 +551,7 @@ class MultiCloudStorage(Storage):
 
         self._delete_everywhere(name, self.clouds)
         with _recording(name):
-            MissingReplica.clear(name)
+            MissingReplica.clear(self.scopes.values(), name)
 
     def _delete_everywhere(
         self, name: str, clouds: Collection[str], written_before: datetime | None = None, *, even_down: bool = False
@@ -565,7 +566,7 @@ class MultiCloudStorage(Storage):
         for cloud, reason in errors.items():
             logger.warning("Could not delete %r from %s: %s", name, cloud, reason)
             with _recording(name):
-                PendingDelete.record(cloud, name, reason, written_before)
+                PendingDelete.record(self.scopes[cloud], cloud, name, reason, written_before)
             signals.replica_missing.send(sender=type(self), cloud=cloud, name=name, reason=f"not deleted: {reason}")
         return list(errors)
 

@@ -140,8 +140,16 @@ class Env:
         return wait_until(predicate, timeout)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests on the emulators use the database (saves record repair work): mark them django_db."""
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        if "env" in names and not item.get_closest_marker("django_db"):
+            item.add_marker(pytest.mark.django_db(transaction="transactional_db" in names))
+
+
 @pytest.fixture
-def env(emulators: Emulators, settings: Any, db: Any) -> Iterator[Env]:
+def env(emulators: Emulators, settings: Any) -> Iterator[Env]:
     environment = Env(emulators, settings)
     yield environment
     emulators.s3_proxy.heal()

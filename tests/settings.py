@@ -1,6 +1,7 @@
 """Django settings for the test suite. The storage OPTIONS are installed per test by the fixtures."""
 
 import os
+import tempfile
 
 import django
 
@@ -8,14 +9,47 @@ SECRET_KEY = "tests-only-not-a-secret"
 DEBUG = False
 USE_TZ = True
 INSTALLED_APPS = [
+    "django.contrib.admin",
     "django.contrib.contenttypes",
     "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
     "multicloud_storage",
     "tests.testapp",
 ]
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+ROOT_URLCONF = "tests.urls"
+# The test database is a file, not :memory:, so that threads and worker processes (the sync command's workers,
+# db_worker) share it with real locking; one per test process (tox runs environments in parallel). A subprocess
+# of a test gets that file's path in MULTICLOUD_TEST_DB.
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("MULTICLOUD_TEST_DB", ":memory:"),
+        "TEST": {"NAME": os.path.join(tempfile.gettempdir(), f"multicloud-tests-{os.getpid()}.sqlite3")},
+        "OPTIONS": {"timeout": 20},
+    }
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}]
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
 LOGGING_CONFIG = None
 
 # Django 4.2 can be configured the old way: tox's django42 environment sets MULTICLOUD_LEGACY_SETTINGS=1.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -15,7 +16,8 @@ from .emulators import ROOT
 def run_workers(count: int, job: dict) -> list[list[dict]]:
     processes = [
         subprocess.Popen([sys.executable, "-m", "tests.worker_process", json.dumps({**job, "tag": f"process {i}"})],
-                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "MULTICLOUD_TEST_DB": ":memory:"})
         for i in range(count)
     ]
     results = []
