@@ -33,6 +33,7 @@ from storages.backends.azure_storage import AzureStorage
 from .cloud import Cloud, Fault, Stat, Timeouts
 from .credentials import Renewable, utcnow
 from .exceptions import ContentMismatch, CredentialsUnavailable
+from .fanout import COMMIT_READ, MIN_RATE
 
 PROBE_BLOB = ".multicloud-probe"  # never written: reading its properties answers 404 (BlobNotFound)
 MAX_SAS_LIFETIME = timedelta(days=7)  # a user-delegation key (so its SAS) lives at most 7 days
@@ -175,7 +176,7 @@ class AzureCloud(Cloud, AzureStorage):
     def put(self, name: str, data: bytes, options: ContentSettings, *, create_only: bool) -> str:
         response = self._blob(name).upload_blob(
             data, length=len(data), overwrite=not create_only, content_settings=options, max_concurrency=1,
-            timeout=self.timeout,
+            timeout=self.timeout, connection_timeout=self._send_timeout(len(data)),
         )
         return str(response.get("etag", ""))
 
@@ -184,15 +185,24 @@ class AzureCloud(Cloud, AzureStorage):
 
     def put_part(self, name: str, handle: str, number: int, data: bytes) -> str:
         block_id = base64.b64encode(f"{handle}{number:06d}".encode()).decode()
-        self._blob(name).stage_block(block_id, data, length=len(data), timeout=self.timeout)
+        self._blob(name).stage_block(
+            block_id, data, length=len(data), timeout=self.timeout, connection_timeout=self._send_timeout(len(data))
+        )
         return block_id
 
     def commit_parts(
         self, name: str, handle: str, parts: list[Any], options: ContentSettings, *, create_only: bool
     ) -> str:
         condition = {"match_condition": MatchConditions.IfMissing} if create_only else {}
-        response = self._blob(name).commit_block_list(parts, content_settings=options, timeout=self.timeout, **condition)
+        response = self._blob(name).commit_block_list(
+            parts, content_settings=options, timeout=self.timeout, read_timeout=max(self._timeouts.read, COMMIT_READ),
+            **condition,
+        )
         return str(response.get("etag", ""))
+
+    def _send_timeout(self, nbytes: int) -> float:
+        """urllib3 sends a body under the connect timeout, and sendall's timeout is a total: allow it at MIN_RATE."""
+        return self._timeouts.connect + nbytes / MIN_RATE
 
     def abort_parts(self, name: str, handle: str) -> None:
         """Nothing to do: Azure discards uncommitted blocks (after 7 days, or at the blob's next commit)."""

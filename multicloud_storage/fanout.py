@@ -32,12 +32,13 @@ from .cloud import Cloud, Timeouts
 from .exceptions import ContentMismatch, Stalled
 
 MiB = 1024 * 1024
-SINGLE_REQUEST_MAX = 8 * MiB  # up to this size, one request per cloud
+SINGLE_REQUEST_MAX = 16 * MiB  # up to this size, one request per cloud (both clouds at once: 32 MiB in memory)
 PART_SIZE = 8 * MiB  # at least; larger for sources beyond MAX_PARTS parts
 PARTS_IN_FLIGHT = 3  # per cloud and upload
 MAX_PARTS = 10_000  # S3's limit (Azure allows 50,000 blocks)
 READ_CHUNK = MiB
-MIN_RATE = MiB  # bytes per second a request body must at least move before its deadline
+MIN_RATE = MiB  # bytes per second a request body must at least move: the slowest link a write tolerates
+COMMIT_READ = 60.0  # seconds a commit of parts may take to answer (S3 keeps a slow one alive with whitespace)
 
 
 # Sources -------------------------------------------------------------------------------------------
@@ -239,23 +240,30 @@ class Upload:
         self.handle: Any = None
         self.parts: dict[int, Any] = {}
         self.next_part = 1
-        self.inflight: dict[Future[Any], str] = {}  # future -> "start" | "part" | "final" | "abort"
+        self.inflight: dict[Future[Any], str] = {}  # future -> "start" | "part" | "final"
         self.deadlines: dict[Future[Any], float] = {}
+        self.nbytes: dict[Future[Any], int] = {}  # what each request carries (or, for a commit, stands for)
         self.outcome: Outcome | None = None
         self.last_progress = time.monotonic()
         self.suspected = False
         self._final_sent = False
 
-    def _bound(self, nbytes: int) -> float:
+    def _bound(self, kind: str, nbytes: int) -> float:
+        """The hard bound of one request: every attempt connecting, sending at MIN_RATE and waiting for the answer."""
         t = self._timeouts
-        per_attempt = t.connect + t.read + nbytes / MIN_RATE
-        bound = t.attempts * per_attempt + t.retries * 1.0  # the SDKs' retry backoff is at most ~1 s here
+        answer = max(t.read, COMMIT_READ) if kind == "final" and not self.single else t.read
+        bound = t.attempts * (t.connect + nbytes / MIN_RATE + answer) + t.retries * 1.0  # backoff: ~1 s a retry
         return bound * 2 if self.source.remote else bound
+
+    def allowance(self) -> float:
+        """Silence tolerated before a cloud found down is given up on: the in-flight bytes at MIN_RATE."""
+        return sum(self.nbytes.values()) / MIN_RATE
 
     def _submit(self, kind: str, nbytes: int, function: Callable[..., Any], *args: Any) -> None:
         future = self.cloud.pool.submit(function, *args)
         self.inflight[future] = kind
-        self.deadlines[future] = time.monotonic() + self._bound(nbytes)
+        self.nbytes[future] = nbytes
+        self.deadlines[future] = time.monotonic() + self._bound(kind, nbytes)
 
     def _total_parts(self) -> int | None:
         if not self.source.done:
@@ -294,7 +302,7 @@ class Upload:
             self.source.verify()
             self._final_sent = True
             ordered = [self.parts[number] for number in sorted(self.parts)]
-            # A commit of many parts can take the cloud a while: allow for it as for 1/64 of the bytes.
+            # A commit of many parts can take the cloud a while: it stands for 1/64 of the bytes in the bounds.
             self._submit("final", (self.source.size or 0) // 64, self._commit, ordered)
 
     def _put(self, size: int) -> str:
@@ -309,6 +317,7 @@ class Upload:
     def finished(self, future: Future[Any]) -> None:
         kind = self.inflight.pop(future)
         self.deadlines.pop(future, None)
+        self.nbytes.pop(future, None)
         self.last_progress = time.monotonic()
         self.suspected = False
         if self.outcome is not None:
@@ -397,7 +406,7 @@ def _watch(active: list[Upload], failover_after: float, is_down: Callable[[str],
         if silent >= failover_after and not upload.suspected:
             upload.suspected = True
             suspect(upload.cloud.name)
-        if silent >= failover_after and is_down(upload.cloud.name):
+        if silent >= failover_after + upload.allowance() and is_down(upload.cloud.name):
             upload.give_up(Stalled(f"{upload.cloud.name} is down; stopped waiting after {silent:.1f} s"))
         elif any(now > deadline for deadline in upload.deadlines.values()):
             upload.give_up(Stalled(f"no answer from {upload.cloud.name} within its bound"))

@@ -21,6 +21,7 @@ from storages.backends.s3 import S3Storage, _filter_download_params
 from .cloud import POOL_SIZE, Cloud, Fault, Stat, Timeouts
 from .credentials import Renewable
 from .exceptions import ContentMismatch, CredentialsUnavailable
+from .fanout import COMMIT_READ, MIN_RATE, SINGLE_REQUEST_MAX
 
 PROBE_KEY = ".multicloud-probe"  # never written: a GET of it answers 404 (or 403 without s3:ListBucket)
 _DOWNLOAD_CHUNK = 1024 * 1024
@@ -94,6 +95,12 @@ class S3Cloud(Cloud, S3Storage):
         )
         # The user's Config wins, except that every request is SigV4.
         self.client_config: Config = bounded.merge(self.client_config).merge(Config(signature_version="s3v4"))
+        # urllib3 sends a request body under the connect timeout, and sendall's timeout is a total: a write's
+        # connect timeout allows its body at MIN_RATE; a commit of parts may take COMMIT_READ to answer.
+        self._write_config = self.client_config.merge(
+            Config(connect_timeout=timeouts.connect + SINGLE_REQUEST_MAX / MIN_RATE)
+        )
+        self._commit_config = self.client_config.merge(Config(read_timeout=max(timeouts.read, COMMIT_READ)))
         self._probe_config = self.client_config.merge(
             Config(
                 connect_timeout=timeouts.probe,
@@ -105,6 +112,8 @@ class S3Cloud(Cloud, S3Storage):
         self._session: Any = None
         self._shared: Any = None
         self._probe_client: Any = None
+        self._writer: Any = None
+        self._committer: Any = None
         self._url_parts: tuple[str, str, str, str] | None = None
         self._signing_keys: dict[tuple[str, str, str], bytes] = {}
         self._credentials = Renewable(
@@ -133,6 +142,13 @@ class S3Cloud(Cloud, S3Storage):
     @property
     def client(self) -> Any:
         return self.connection.meta.client
+
+    def _client_with(self, attribute: str, config: Config) -> Any:
+        if getattr(self, attribute) is None:
+            with self._lock:
+                if getattr(self, attribute) is None:
+                    setattr(self, attribute, self._boto_session().client("s3", **self._client_kwargs(config)))
+        return getattr(self, attribute)
 
     def _boto_session(self) -> Any:
         if self._session is None:
@@ -177,12 +193,8 @@ class S3Cloud(Cloud, S3Storage):
         credentials authenticate; an invalid key, a bad signature, an expired token, 5xx or silence do not.
         """
         self._credentials.get(retry=True)
-        if self._probe_client is None:
-            with self._lock:
-                if self._probe_client is None:
-                    self._probe_client = self._boto_session().client("s3", **self._client_kwargs(self._probe_config))
         try:
-            self._probe_client.get_object(Bucket=self.bucket_name, Key=self.key(PROBE_KEY), Range="bytes=0-0")
+            self._client_with("_probe_client", self._probe_config).get_object(Bucket=self.bucket_name, Key=self.key(PROBE_KEY), Range="bytes=0-0")
         except ClientError as exc:
             if _code(exc) in ("NoSuchKey", "AccessDenied", "InvalidRange") or _status(exc) == 404:
                 return
@@ -195,14 +207,15 @@ class S3Cloud(Cloud, S3Storage):
 
     def put(self, name: str, data: bytes, options: dict[str, Any], *, create_only: bool) -> str:
         condition = {"IfNoneMatch": "*"} if create_only else {}
-        response = self.client.put_object(Bucket=self.bucket_name, Key=self.key(name), Body=data, **options, **condition)
+        writer = self._client_with("_writer", self._write_config)
+        response = writer.put_object(Bucket=self.bucket_name, Key=self.key(name), Body=data, **options, **condition)
         return str(response.get("ETag", ""))
 
     def start_parts(self, name: str, options: dict[str, Any]) -> str:
         return str(self.client.create_multipart_upload(Bucket=self.bucket_name, Key=self.key(name), **options)["UploadId"])
 
     def put_part(self, name: str, handle: str, number: int, data: bytes) -> dict[str, Any]:
-        response = self.client.upload_part(
+        response = self._client_with("_writer", self._write_config).upload_part(
             Bucket=self.bucket_name, Key=self.key(name), UploadId=handle, PartNumber=number, Body=data
         )
         part = {"PartNumber": number, "ETag": response["ETag"]}
@@ -213,7 +226,7 @@ class S3Cloud(Cloud, S3Storage):
         self, name: str, handle: str, parts: list[Any], options: dict[str, Any], *, create_only: bool
     ) -> str:
         condition = {"IfNoneMatch": "*"} if create_only else {}
-        response = self.client.complete_multipart_upload(
+        response = self._client_with("_committer", self._commit_config).complete_multipart_upload(
             Bucket=self.bucket_name, Key=self.key(name), UploadId=handle, MultipartUpload={"Parts": parts}, **condition
         )
         return str(response.get("ETag", ""))
