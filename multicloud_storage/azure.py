@@ -83,6 +83,10 @@ class AzureCloud(Cloud, AzureStorage):
             self._keys.prefetch()
         self.start_pool()
 
+    def after_fork(self) -> None:
+        super().after_fork()
+        self._keys.after_fork()
+
     def __repr__(self) -> str:
         return f"<AzureCloud container={self.azure_container!r}>"
 

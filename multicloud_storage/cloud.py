@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import abc
 import enum
+import os
+import weakref
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from collections.abc import Iterator
 from typing import Any, ClassVar
 
 POOL_SIZE = 16  # threads per cloud, shared by every save, read and delete of one storage
@@ -60,13 +62,21 @@ class Stat:
     content_type: str | None = None
 
 
+_CLOUDS: weakref.WeakSet[Cloud] = weakref.WeakSet()
+
+
 class Cloud(abc.ABC):
     name: ClassVar[str]
     location: str
     pool: ThreadPoolExecutor
 
     def start_pool(self) -> None:
+        """Start (or, in a forked child, restart) this cloud's threads: a fork keeps no thread but the caller's."""
         self.pool = ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix=f"multicloud-{self.name}")
+        _CLOUDS.add(self)
+
+    def after_fork(self) -> None:
+        self.start_pool()
 
     @abc.abstractmethod
     def key(self, name: str) -> str:
@@ -137,3 +147,11 @@ class Cloud(abc.ABC):
 
     def shutdown(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _after_fork_in_child() -> None:
+    for cloud in list(_CLOUDS):
+        cloud.after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -11,7 +11,8 @@ import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -22,6 +23,7 @@ MODES: dict[str, tuple[str, ...]] = {"s3": ("s3",), "azure": ("azure",), "both":
 WRITE_POLICIES = ("any", "all")
 MIRRORS = ("sync", "background")
 REPAIRS = ("none", "task")
+URL_MODES = ("direct", "redirect")
 MODE_ENV_VAR = "STORAGE_UPLOAD_MODE"
 MAX_EXPIRE = 7 * 24 * 3600  # S3 refuses longer presigns; a user-delegation SAS cannot outlive its 7-day key
 HTTP_METHODS = ("GET", "HEAD")
@@ -59,6 +61,10 @@ def get_default_options() -> dict[str, Any]:
         "shared_cache": None,  # a CACHES alias every process shares: health verdicts and probe leases
         "mirror": "sync",  # "sync": every cloud during save; "background": the first, the others by a task
         "repair": "none",  # "task": a save or delete that missed a cloud enqueues its own repair
+        "url_mode": "direct",  # "redirect": url() links to this app's view, which picks the cloud at the click
+        "redirect_base_url": "/files/",  # where multicloud_storage.urls is mounted (a path, or an http(s) URL)
+        "redirect_target_expire": 300,  # seconds the cloud URL behind a click works
+        "redirect_verify": False,  # HEAD the object on the chosen cloud before redirecting to it
     }
 
 
@@ -80,6 +86,10 @@ class Options:
     shared_cache: str | None
     mirror: str
     repair: str
+    url_mode: str = "direct"
+    redirect_base_url: str = "/files/"
+    redirect_target_expire: int = 300
+    redirect_verify: bool = False
     clouds: tuple[str, ...] = field(init=False)  # the clouds of the mode, in read order
 
     def __post_init__(self) -> None:
@@ -165,7 +175,9 @@ def find_problems(raw: Mapping[str, Any]) -> list[Problem]:
                 "Use 'any' or 'all'.",
             )
         )
-    for key in ("url_expire", "health_check_interval", "connect_timeout", "read_timeout", "probe_timeout", "failover_after"):
+    positive = ("url_expire", "health_check_interval", "connect_timeout", "read_timeout", "probe_timeout",
+                "failover_after", "redirect_target_expire")
+    for key in positive:
         value = raw.get(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             problems.append(
@@ -206,6 +218,7 @@ def find_problems(raw: Mapping[str, Any]) -> list[Problem]:
                 "Name a cache every process shares (Redis, Memcached, database), e.g. 'default'.",
             )
         )
+    problems += _url_mode_problems(raw)
     retries = raw.get("retries")
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         problems.append(Problem("multicloud_storage.E008", f"Option 'retries' must be an integer >= 0, not {retries!r}."))
@@ -274,6 +287,49 @@ def find_problems(raw: Mapping[str, Any]) -> list[Problem]:
     return problems
 
 
+def valid_base_url(value: object) -> TypeGuard[str]:
+    """A path ending in '/' ('/files/'), or an http(s) URL ending in '/' (no query, no fragment)."""
+    if not isinstance(value, str) or not value.endswith("/"):
+        return False
+    parts = urlsplit(value)
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        return False
+    if value.startswith("/"):
+        return not value.startswith("//")  # '//host/' is a URL of another site, not a path
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def _url_mode_problems(raw: Mapping[str, Any]) -> list[Problem]:
+    problems: list[Problem] = []
+    mode = raw.get("url_mode")
+    if mode not in URL_MODES:
+        problems.append(
+            Problem("multicloud_storage.E018", f"Unknown url_mode {mode!r}.", "Use 'direct' or 'redirect'.")
+        )
+    if mode != "redirect":
+        return problems
+    base = raw.get("redirect_base_url")
+    if not valid_base_url(base):
+        problems.append(
+            Problem(
+                "multicloud_storage.E019",
+                f"redirect_base_url={base!r} is not a path or an http(s) URL ending with '/'.",
+                "Use where multicloud_storage.urls is mounted, e.g. '/files/' or 'https://app.example.com/files/'.",
+            )
+        )
+    target: Any = raw.get("redirect_target_expire")
+    expire: Any = raw.get("url_expire")
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (target, expire)) and target > expire:
+        problems.append(
+            Problem(
+                "multicloud_storage.E021",
+                f"redirect_target_expire={target!r} is longer than url_expire={expire!r}.",
+                "The cloud URL behind a click should live minutes (default 300 s); url_expire is the link's life.",
+            )
+        )
+    return problems
+
+
 def resolve(kwargs: Mapping[str, Any]) -> Options:
     """Merged, validated options; ImproperlyConfigured names the first problem and its fix."""
     raw = merge(kwargs)
@@ -298,6 +354,10 @@ def resolve(kwargs: Mapping[str, Any]) -> Options:
         shared_cache=raw["shared_cache"],
         mirror=raw["mirror"],
         repair=raw["repair"],
+        url_mode=raw["url_mode"],
+        redirect_base_url=raw["redirect_base_url"],
+        redirect_target_expire=int(raw["redirect_target_expire"]),
+        redirect_verify=bool(raw["redirect_verify"]),
     )
 
 

@@ -75,6 +75,11 @@ class Renewable(Generic[T]):
         except Exception as exc:
             raise CredentialsUnavailable(f"{self._what} unavailable ({describe(exc)})") from exc
 
+    def after_fork(self) -> None:
+        """In a forked child the fetching thread is gone: forget the fetch it was running."""
+        self._lock = threading.Lock()
+        self._pending = None
+
     def prefetch(self) -> None:
         """Start the first fetch now, in the background, so that the first URL finds it ready."""
         self._renew(utcnow(), urgent=True)

@@ -8,9 +8,10 @@ The content becomes a ``Source`` that every upload reads by offset, so no upload
   uploads read behind it; text is encoded as UTF-8;
 - another cloud's copy (repairs): ranged reads.
 
-Up to ``SINGLE_REQUEST_MAX`` bytes a save is one create-if-absent request per cloud; above, an upload in
-parts (``PARTS_IN_FLIGHT`` at a time per cloud, so memory is bounded whatever the size) committed by one
-create-if-absent request, sent only once the whole content was read and matched what it declared. Every
+Up to ``SINGLE_REQUEST_MAX`` bytes a save is one create-if-absent request per cloud, all sending the same bytes,
+read once; above, an upload in parts (``PARTS_IN_FLIGHT`` at a time per cloud, so memory is bounded whatever the
+size) committed by one create-if-absent request, sent only once the whole content was read and found unchanged
+(a file modified meanwhile is refused, so no two clouds get different bytes). Every
 request runs on its cloud's thread pool with a deadline; a cloud silent for ``failover_after`` seconds is
 probed, and one found down (or past a deadline) is given up on while the others go on.
 """
@@ -236,6 +237,7 @@ class Upload:
         self.create_only = create_only
         self._timeouts = timeouts
         self.single = source.done and (source.size or 0) <= SINGLE_REQUEST_MAX
+        self.data = b""  # a single request's bytes: read once by fan_out, the same for every cloud
         self.part_size = max(PART_SIZE, -(-(source.size or 0) // MAX_PARTS)) if source.done else PART_SIZE
         self.handle: Any = None
         self.parts: dict[int, Any] = {}
@@ -275,10 +277,8 @@ class Upload:
         if self.outcome is not None or self._final_sent:
             return
         if self.single:
-            self.source.verify()
             self._final_sent = True
-            size = self.source.size or 0
-            self._submit("final", size, self._put, size)
+            self._submit("final", len(self.data), self._put)
             return
         if self.handle is None:
             if not self.inflight:
@@ -305,8 +305,8 @@ class Upload:
             # A commit of many parts can take the cloud a while: it stands for 1/64 of the bytes in the bounds.
             self._submit("final", (self.source.size or 0) // 64, self._commit, ordered)
 
-    def _put(self, size: int) -> str:
-        return self.cloud.put(self.name, self.source.read(0, size), self.options, create_only=self.create_only)
+    def _put(self) -> str:
+        return self.cloud.put(self.name, self.data, self.options, create_only=self.create_only)
 
     def _commit(self, parts: list[Any]) -> str:
         return self.cloud.commit_parts(self.name, self.handle, parts, self.options, create_only=self.create_only)
@@ -368,6 +368,12 @@ def fan_out(
     given up on ends after all: the caller decides what to do with a copy that landed.
     """
     try:
+        if any(upload.single for upload in uploads):
+            # One read for every cloud, checked once read: no two clouds can get different bytes.
+            data = source.read(0, source.size or 0)
+            source.verify()
+            for upload in uploads:
+                upload.data = data
         while True:
             active = [upload for upload in uploads if upload.outcome is None]
             if not active:

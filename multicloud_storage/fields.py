@@ -14,7 +14,7 @@ from django.core import checks
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.fields.files import FieldFile, FileField
-from django.db.models.signals import class_prepared
+from django.db.models.signals import class_prepared, post_save
 
 from .conf import CLOUDS
 from .storage import MultiCloudStorage
@@ -92,7 +92,13 @@ class MirroredFileMixin:
     def save(self, name: str, content: Any, save: bool = True) -> None:
         name = self.field.generate_filename(self.instance, name)
         if isinstance(self.storage, MultiCloudStorage):
-            self.name, locations = self.storage.save_mirrored(name, content, max_length=self.field.max_length)
+            self.name, locations = self.storage.save_mirrored(
+                name, content, max_length=self.field.max_length, schedule=False
+            )
+            # A copy left to make is enqueued once the row exists (post_save), by model and primary key; noted on
+            # the instance, since the FieldFile is rebuilt from the name after a save.
+            if self.storage.uses_tasks and set(self.storage.clouds) - locations:
+                self.instance.__dict__.setdefault(_REPAIRS_DUE, {})[self.field.name] = self.name
         else:
             self.name, locations = self.storage.save(name, content, max_length=self.field.max_length), None
         setattr(self.instance, self.field.attname, self.name)
@@ -113,6 +119,7 @@ class MirroredFileMixin:
 
 
 _MIRRORED: dict[type, type] = {}
+_REPAIRS_DUE = "_multicloud_repairs_due"  # on a model instance: {file field name: name} to enqueue after save
 
 
 def _mirrored_class(base: type) -> type:
@@ -216,9 +223,24 @@ class MirrorLocationField(models.CharField):
 
 
 def _link_mirror_fields(sender: type[models.Model], **kwargs: Any) -> None:
+    linked = False
     for field in sender._meta.local_fields:
         if isinstance(field, MirrorLocationField):
             field.link()
+            linked = True
+    if linked:
+        post_save.connect(_schedule_repairs, sender=sender, dispatch_uid=f"multicloud_storage.repairs.{id(sender)}")
+
+
+def _schedule_repairs(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+    """After a row with a missing copy is saved: enqueue its repair (repair="task", mirror="background")."""
+    due = instance.__dict__.pop(_REPAIRS_DUE, None)
+    if due:
+        from .tasks import schedule_repair
+
+        for field_name, name in due.items():
+            storage = sender._meta.get_field(field_name).storage  # type: ignore[union-attr]
+            schedule_repair(storage, name, sender._meta.label, instance.pk, field_name)
 
 
 class_prepared.connect(_link_mirror_fields, dispatch_uid="multicloud_storage.link_mirror_fields")

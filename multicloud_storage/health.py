@@ -17,9 +17,12 @@ when the cache is unreachable, each process keeps its own view and retries after
 from __future__ import annotations
 
 import logging
+import math
+import os
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,6 +35,17 @@ logger = logging.getLogger("multicloud_storage")
 SYNC_EVERY = 1.0  # seconds between refreshes of the shared view, per process
 CACHE_PAUSE = 5.0  # seconds without cache calls after one failed
 _background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="multicloud-health")
+
+
+def _after_fork_in_child() -> None:
+    global _background
+    _background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="multicloud-health")
+    for health in list(_HEALTHS):
+        health.after_fork()
+
+
+_HEALTHS: weakref.WeakSet[Health] = weakref.WeakSet()
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @dataclass(frozen=True)
@@ -92,6 +106,12 @@ class Health:
         self._probing = False
         self._syncing = False
         self._lock = threading.Lock()
+        _HEALTHS.add(self)
+
+    def after_fork(self) -> None:
+        """A forked child has none of the parent's probing threads."""
+        self._lock = threading.Lock()
+        self._probing = self._syncing = False
 
     def is_up(self) -> bool:
         """The current verdict, at once; starts a background probe or cache refresh when one is due."""
@@ -143,7 +163,8 @@ class Health:
     def _leased_probe(self) -> None:
         if self._shared is not None:
             lease = f"{self._key}:probe"
-            won = self._shared.call(lambda cache: cache.add(lease, uuid.uuid4().hex, timeout=self.interval), True)
+            seconds = math.ceil(self.interval)  # cache timeouts are whole seconds (0 would delete the key)
+            won = self._shared.call(lambda cache: cache.add(lease, uuid.uuid4().hex, timeout=seconds), True)
             if not won:  # another process probes this interval: adopt its verdict instead
                 self._probing = False
                 self._sync()

@@ -200,13 +200,17 @@ class DeleteOutcome:
 
 
 def finish_pending_deletes(
-    storage: Any, *, dry_run: bool = False, skip: Collection[str] = (), include_unscoped: bool = False
+    storage: Any, *, dry_run: bool = False, skip: Collection[str] = (), include_unscoped: bool = False,
+    name: str | None = None,
 ) -> list[DeleteOutcome]:
-    """Remove the copies deletes left behind; a copy written after the delete was asked for is kept."""
+    """Remove the copies deletes left behind (of every name, or of ``name``); a copy written after the delete
+    was asked for is kept."""
     scopes = {storage.scopes[c]: c for c in storage.clouds if c not in skip}
     rows = PendingDelete.objects.filter(models.Q(scope__in=list(scopes)) | (
         models.Q(scope="", cloud__in=list(scopes.values())) if include_unscoped else models.Q(pk__in=[])
     ))
+    if name is not None:
+        rows = rows.filter(name=name)
     outcomes = []
     for row in rows.iterator(chunk_size=500):
         cloud = scopes.get(row.scope) or row.cloud

@@ -127,6 +127,11 @@ class S3Cloud(Cloud, S3Storage):
             self._credentials.prefetch()
         self.start_pool()
 
+    def after_fork(self) -> None:
+        super().after_fork()
+        self._lock = threading.Lock()
+        self._credentials.after_fork()
+
     def __repr__(self) -> str:
         return f"<S3Cloud bucket={self.bucket_name!r}>"
 

@@ -124,10 +124,30 @@ class MultiCloudStorage(Storage):
         self._deferred: dict[str, object] = {}  # names whose delete waits for a commit; a save cancels it
         self._lock = threading.Lock()
         self._names_free = threading.Condition(self._lock)
+        self._alias: str | None = None
 
     @property
     def mode(self) -> str:
         return self.options.mode
+
+    @property
+    def alias(self) -> str | None:
+        """The STORAGES alias this instance serves (tasks and redirect links name a storage by it); None when
+        it was built directly (``FileField(storage=MultiCloudStorage(...))``)."""
+        if self._alias is None:
+            from django.core.files.storage import default_storage, storages
+
+            for alias in getattr(settings, "STORAGES", None) or {}:
+                try:
+                    if storages[alias] is self:
+                        self._alias = alias
+                        break
+                except Exception:  # noqa: BLE001 - another alias that cannot be built is not ours
+                    continue
+            else:
+                if getattr(default_storage, "_wrapped", None) is self:
+                    self._alias = "default"
+        return self._alias
 
     def __repr__(self) -> str:
         clouds = ", ".join(repr(cloud) for cloud in self.clouds.values())
@@ -152,8 +172,14 @@ class MultiCloudStorage(Storage):
     def save(self, name: str | None, content: Any, max_length: int | None = None) -> str:
         return self.save_mirrored(name, content, max_length=max_length).name
 
-    def save_mirrored(self, name: str | None, content: Any, max_length: int | None = None) -> SavedFile:
-        """save(), also telling which clouds took the file (what MirrorLocationField records)."""
+    def save_mirrored(
+        self, name: str | None, content: Any, max_length: int | None = None, *, schedule: bool = True
+    ) -> SavedFile:
+        """save(), also telling which clouds took the file (what MirrorLocationField records).
+
+        With ``repair="task"`` or ``mirror="background"``, a copy left to make is enqueued after the transaction
+        commits (``schedule=False``: the caller enqueues it, as MirrorLocationField does once the row exists).
+        """
         if name is None:
             name = getattr(content, "name", None)
         if not hasattr(content, "chunks"):
@@ -171,7 +197,16 @@ class MultiCloudStorage(Storage):
             source.close()
         missed = {cloud: errors.get(cloud, "background mirror") for cloud in self.clouds if cloud not in saved.locations}
         self._record_save(saved, missed)
+        if missed and schedule and self.uses_tasks:
+            from .tasks import schedule_repair
+
+            schedule_repair(self, saved.name)
         return saved
+
+    @property
+    def uses_tasks(self) -> bool:
+        """Copies are made (and deletes finished) by tasks: ``repair="task"`` or ``mirror="background"``."""
+        return self.options.repair == "task" or self.options.mirror == "background"
 
     def _store(self, name: str, content: Any, source: Source, targets: list[str], errors: dict[str, str],
                max_length: int | None) -> SavedFile:
@@ -495,8 +530,13 @@ class MultiCloudStorage(Storage):
         """A URL of a copy that exists: healthy clouds first, in read order; never waits on a cloud.
 
         ``expire``, ``parameters`` (S3's response overrides) and ``http_method`` (GET or HEAD) as in
-        django-storages' ``S3Storage.url``.
+        django-storages' ``S3Storage.url``. In ``url_mode="redirect"``: a link to this app's view, which
+        chooses the cloud when it is clicked (``redirect.link``; ``expire`` is then the link's life).
         """
+        if self.options.url_mode == "redirect":
+            from .redirect import link
+
+            return link(self, name, expire, parameters, http_method, locations)
         expire = self.options.url_expire if expire is None else conf.check_expire(expire)
         method = conf.check_method(http_method)
         holders = self._holders(locations)
@@ -568,6 +608,10 @@ class MultiCloudStorage(Storage):
             with _recording(name):
                 PendingDelete.record(self.scopes[cloud], cloud, name, reason, written_before)
             signals.replica_missing.send(sender=type(self), cloud=cloud, name=name, reason=f"not deleted: {reason}")
+        if errors and self.uses_tasks:
+            from .tasks import schedule_repair
+
+            schedule_repair(self, name)
         return list(errors)
 
     # Health -----------------------------------------------------------------------------------

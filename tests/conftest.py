@@ -6,7 +6,10 @@ import base64
 import itertools
 import json
 import os
+import signal
 import ssl
+import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
@@ -24,10 +27,13 @@ from botocore.config import Config
 from .emulators import (
     AZURITE_ACCOUNT,
     AZURITE_KEY,
+    ROOT,
+    Emulator,
     azure_connection_string,
     make_certificate,
     start_azurite,
     start_moto,
+    start_redis,
 )
 from .faultproxy import FaultProxy
 
@@ -229,3 +235,70 @@ def oauth_azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OAuthAzu
     started = OAuthAzurite(tmp_path_factory.mktemp("azurite-oauth"))
     yield started
     started.emulator.stop()
+
+
+# Shared state and tasks: a real redis-server, and task workers as real subprocesses.
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    server = start_redis(tmp_path_factory.mktemp("redis"))  # fails (never skips) if it cannot start
+    os.environ["MULTICLOUD_TEST_REDIS"] = f"redis://127.0.0.1:{server.port}/0"  # for subprocesses
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def shared_cache(redis_server: Emulator, settings: Any) -> str:
+    """The "shared" cache (Django's RedisCache) and RQ's queue on the session's redis-server; emptied."""
+    import django_rq.settings
+    from django.core.cache import caches
+
+    url = f"redis://127.0.0.1:{redis_server.port}/0"
+    settings.CACHES = {**settings.CACHES, "shared": {**settings.CACHES["shared"], "LOCATION": url}}
+    settings.RQ_QUEUES = {"default": {"URL": url}}
+    django_rq.settings.QUEUES["default"]["URL"] = url  # django_rq reads its queues at import
+    caches["shared"].clear()
+    return "shared"
+
+
+class Worker:
+    """A task worker in a subprocess, on the test's database and storage options: db_worker, or RQ's worker."""
+
+    def __init__(self, options: dict[str, Any], kind: str = "db") -> None:
+        from django.db import connection
+
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "MULTICLOUD_TEST_DB": connection.settings_dict["NAME"],
+            "MULTICLOUD_TEST_STORAGE": json.dumps(options),
+            "MULTICLOUD_TEST_TASKS": kind,
+        }
+        command = (["db_worker", "--interval", "0.2"] if kind == "db"
+                   else ["rqworker", "default", "--with-scheduler", "--job-class", "django_tasks_rq.Job"])
+        self.log = open(ROOT / ".artifacts" / f"worker-{kind}-{os.getpid()}.log", "ab")  # noqa: SIM115
+        self.process = subprocess.Popen([sys.executable, "-m", "django", *command], cwd=ROOT, env=env,
+                                        stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def worker(transactional_db: Any) -> Iterator[Any]:
+    (ROOT / ".artifacts").mkdir(exist_ok=True)
+    started: list[Worker] = []
+
+    def start(options: dict[str, Any], kind: str = "db") -> Worker:
+        started.append(Worker(options, kind))
+        return started[-1]
+
+    yield start
+    for one in started:
+        one.stop()

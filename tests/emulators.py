@@ -85,11 +85,21 @@ def start_azurite(workdir: Path, *, oauth_cert: tuple[Path, Path] | None = None)
     location.mkdir(exist_ok=True)
     argv = [
         azurite_binary(), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(location),
-        "--silent", "--skipApiVersionCheck", "--loose",
+        "--silent", "--skipApiVersionCheck", "--loose", "--disableTelemetry",
     ]
     if oauth_cert:
         argv += ["--oauth", "basic", "--cert", str(oauth_cert[0]), "--key", str(oauth_cert[1])]
     return Emulator(name, argv, port, workdir)
+
+
+def start_redis(workdir: Path) -> Emulator:
+    """Debian's redis-server on a loopback port, nothing persisted (the shared cache and RQ's queue)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise EmulatorError("redis-server not found: install Debian's redis-server package (make system-deps).")
+    port = free_port()
+    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    return Emulator("redis", argv, port, workdir)
 
 
 def make_certificate(workdir: Path) -> tuple[Path, Path]:

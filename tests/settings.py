@@ -16,6 +16,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "multicloud_storage",
     "tests.testapp",
+    # Tasks on a real worker: django.tasks (Django >= 6.0) or the backport, the database backend, and RQ.
+    *(["django_tasks"] if django.VERSION < (6, 0) else []),
+    "django_tasks_db",
+    "django_rq",
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -68,3 +72,33 @@ else:
         "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+# Shared state and tasks. The fixtures start a real redis-server and put its URL in MULTICLOUD_TEST_REDIS.
+REDIS_URL = os.environ.get("MULTICLOUD_TEST_REDIS", "redis://127.0.0.1:1/0")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "shared": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL},
+}
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+if os.environ.get("MULTICLOUD_TEST_TASKS") == "rq":
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+RQ_QUEUES = {"default": {"URL": REDIS_URL}}
+
+# A subprocess of a test (a task worker, a web process) gets the test's storage options in MULTICLOUD_TEST_STORAGE.
+if os.environ.get("MULTICLOUD_TEST_STORAGE"):
+    import json
+
+    _OPTIONS = json.loads(os.environ["MULTICLOUD_TEST_STORAGE"])
+    if LEGACY:
+        MULTICLOUD_STORAGE = _OPTIONS
+    else:
+        STORAGES = {
+            "default": {"BACKEND": "multicloud_storage.MultiCloudStorage", "OPTIONS": _OPTIONS},
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        }
+
+# The drop-in tests (issue 12): third-party apps of django-storages projects, against the emulators.
+# django-cleanup runs in select mode (only models marked @cleanup.select), so no other test loses files to it.
+INSTALLED_APPS += ["rest_framework", "sorl.thumbnail", "tests.apps3rd", "django_cleanup.apps.CleanupSelectedConfig"]
+THUMBNAIL_DEBUG = True  # sorl-thumbnail raises instead of rendering nothing
+THUMBNAIL_KVSTORE = "sorl.thumbnail.kvstores.cached_db_kvstore.KVStore"  # its table, cached in CACHES["default"]

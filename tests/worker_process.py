@@ -43,7 +43,23 @@ def save_rounds(job: dict) -> None:
         print(json.dumps(result), flush=True)
 
 
+def url_loop(job: dict) -> None:
+    """Hand out URLs of ``name`` every ``every`` seconds for ``seconds``: one line per URL (time, port, cost)."""
+    from urllib.parse import urlsplit
+
+    from multicloud_storage import MultiCloudStorage
+
+    storage = MultiCloudStorage(**job["options"])
+    end = time.time() + job["seconds"]
+    while time.time() < end:
+        started = time.time()
+        url = storage.url(job["name"])
+        cost = time.time() - started
+        print(json.dumps({"t": started, "port": urlsplit(url).port, "cost": cost}), flush=True)
+        time.sleep(job.get("every", 0.05))
+
+
 if __name__ == "__main__":
     setup()
     job = json.loads(sys.argv[1])
-    {"save_rounds": save_rounds}[job.pop("job")](job)
+    {"save_rounds": save_rounds, "url_loop": url_loop}[job.pop("job")](job)
