@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 __all__ = ["NoReplicaAvailable", "ReplicaWriteError", "CredentialsUnavailable", "Stalled", "ContentMismatch", "describe"]
@@ -11,14 +12,31 @@ _SECRET_PATTERNS = [
     re.compile(r"(?i)((?:sig|signature|x-amz-signature|x-amz-security-token|x-amz-credential)=)[^&\s'\"]+"),
     re.compile(r"(?i)((?:accountkey|sharedaccesssignature)=)[^;\s'\"]+"),
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
+    re.compile(r"(?i)('x-amz-security-token': b?')[^']+"),  # a header in botocore's request repr
+    re.compile(r"(?i)^(x-amz-security-token:)[^\n]+", re.MULTILINE),  # ...and in its canonical request
 ]
+
+
+def redact(text: str) -> str:
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(r"\1<redacted>", text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts credentials from botocore's DEBUG records (it logs request headers, the session token among them)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        return True
 
 
 def describe(exc: BaseException) -> str:
     """A one-line, secret-free description of an exception, for logs and messages."""
-    text = " ".join(str(exc).split())[:300]
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(r"\1<redacted>", text)
+    text = redact(" ".join(str(exc).split())[:300])
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

@@ -177,7 +177,7 @@ def repair_row(
     report = repair_file(storage, name, verify=verify, dry_run=dry_run, skip=skip)
     mode = set(storage.clouds)
     checked = mode - report.unreachable
-    if report.lost or (before is None and report.unreachable):
+    if not report.holders or (before is None and report.unreachable):
         after = before  # never "fixed" by clearing; unknown stays unknown until every cloud answered
     elif before is None:
         after = MirrorLocations(report.holders)

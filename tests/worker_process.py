@@ -43,6 +43,19 @@ def save_rounds(job: dict) -> None:
         print(json.dumps(result), flush=True)
 
 
+def save_file(job: dict) -> None:
+    """Save the file at ``path`` under ``name`` (a test kills this process half-way)."""
+    from django.core.files import File
+
+    from multicloud_storage import MultiCloudStorage
+
+    storage = MultiCloudStorage(**job["options"])
+    print(json.dumps({"started": True}), flush=True)
+    with open(job["path"], "rb") as handle:
+        saved = storage.save_mirrored(job["name"], File(handle))
+    print(json.dumps({"name": saved.name, "locations": sorted(saved.locations)}), flush=True)
+
+
 def url_loop(job: dict) -> None:
     """Hand out URLs of ``name`` every ``every`` seconds for ``seconds``: one line per URL (time, port, cost)."""
     from urllib.parse import urlsplit
@@ -62,4 +75,4 @@ def url_loop(job: dict) -> None:
 if __name__ == "__main__":
     setup()
     job = json.loads(sys.argv[1])
-    {"save_rounds": save_rounds, "url_loop": url_loop}[job.pop("job")](job)
+    {"save_rounds": save_rounds, "url_loop": url_loop, "save_file": save_file}[job.pop("job")](job)
