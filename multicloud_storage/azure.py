@@ -4,6 +4,8 @@ create-if-absent writes and SAS URLs (account key or Azure AD user-delegation ke
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -28,12 +30,14 @@ from azure.storage.blob import (
     UserDelegationKey,
     generate_blob_sas,
 )
+from azure.storage.blob._shared.constants import X_MS_VERSION
 from storages.backends.azure_storage import AzureStorage
 
 from .cloud import Cloud, Fault, Stat, Timeouts
 from .credentials import Renewable, utcnow
 from .exceptions import ContentMismatch, CredentialsUnavailable
 from .fanout import COMMIT_READ, MIN_RATE
+from .names import is_plain
 
 PROBE_BLOB = ".multicloud-probe"  # never written: reading its properties answers 404 (BlobNotFound)
 MAX_SAS_LIFETIME = timedelta(days=7)  # a user-delegation key (so its SAS) lives at most 7 days
@@ -48,6 +52,9 @@ _ACCOUNT_CODES = frozenset(
     }
 )
 _OUTAGE_CODES = frozenset({"ServerBusy", "OperationTimedOut", "InternalError", "ContainerNotFound", "ContainerBeingDeleted"})
+SAS_VERSION = X_MS_VERSION  # the service version the SDK signs SAS with
+_SAS_HEADER_FIELDS = ("cache_control", "content_disposition", "content_encoding", "content_language", "content_type")
+_SAS_HEADER_NAMES = ("rscc", "rscd", "rsce", "rscl", "rsct")
 # S3's response overrides and the SAS fields that make Azure answer the same headers (rscd, rsct, ...).
 RESPONSE_PARAMETERS = {
     "ResponseContentDisposition": "content_disposition",
@@ -72,6 +79,7 @@ class AzureCloud(Cloud, AzureStorage):
         self.overwrite_files = True  # names are chosen by MultiCloudStorage (create-if-absent writes)
         self._timeouts = timeouts
         self._container_url: str | None = None
+        self._sas_key: bytes | None = None
         self._keys: Renewable[UserDelegationKey] = Renewable(
             self._fetch_delegation_key,
             what="Azure AD user delegation key",
@@ -92,6 +100,11 @@ class AzureCloud(Cloud, AzureStorage):
 
     # The same key as S3 for every name: no stripping of dots or slashes (names.canonical refuses those).
     def _get_valid_path(self, name: str) -> str:
+        if is_plain(name):
+            prefix = self.__dict__.get("_prefix_cache")
+            if prefix is None:
+                prefix = self.__dict__["_prefix_cache"] = str(self._normalize_name("x"))[:-1]
+            return prefix + name
         return str(self._normalize_name(name))
 
     def key(self, name: str) -> str:
@@ -273,20 +286,38 @@ class AzureCloud(Cloud, AzureStorage):
                                  "this container is configured public.")
             return url
         expiry = utcnow() + timedelta(seconds=expire)
+        protocol = "https" if url.startswith("https:") else None
         signing: dict[str, Any]
         if self.account_key:
-            signing = {"account_key": self.account_key}
-        elif self.token_credential:
+            return f"{url}?{self._service_sas(blob, expiry, protocol, overrides)}"
+        if self.token_credential:
             key = self._keys.get(min(expiry, utcnow() + MAX_SAS_LIFETIME - 2 * _CLOCK_SKEW))
             signing = {"user_delegation_key": key}
             expiry = min(expiry, _parse_time(key.signed_expiry))  # a SAS never outlives its key
         else:
             raise CredentialsUnavailable("no Azure account key or token credential to sign a SAS with")
         sas = generate_blob_sas(
-            self._account(), self.azure_container, blob, permission="r", expiry=expiry,
-            protocol="https" if url.startswith("https:") else None, **signing, **overrides,
+            self._account(), self.azure_container, blob, permission="r", expiry=expiry, protocol=protocol,
+            **signing, **overrides,
         )
         return f"{url}?{sas}"
+
+    def _service_sas(self, blob: str, expiry: datetime, protocol: str | None, overrides: dict[str, str]) -> str:
+        """A read-only blob SAS signed with the account key in plain hmac: the string the SDK's
+        ``generate_blob_sas`` signs, and the same token (checked against it by the tests), at a tenth of the cost."""
+        if self._sas_key is None:
+            self._sas_key = base64.b64decode(self.account_key)
+        se = expiry.strftime("%Y-%m-%dT%H:%M:%SZ")
+        headers = [overrides.get(field, "") for field in _SAS_HEADER_FIELDS]
+        to_sign = "\n".join([
+            "r", "", se, f"/blob/{self._account()}/{self.azure_container}/{blob}", "", "", protocol or "",
+            SAS_VERSION, "b", "", "", *headers,
+        ])
+        signature = base64.b64encode(hmac.new(self._sas_key, to_sign.encode(), hashlib.sha256).digest()).decode()
+        query = [f"se={quote(se, safe='/')}", "sp=r", *([f"spr={protocol}"] if protocol else []), f"sv={SAS_VERSION}",
+                 "sr=b"]
+        query += [f"{name}={quote(value, safe='/')}" for name, value in zip(_SAS_HEADER_NAMES, headers) if value]
+        return "&".join([*query, f"sig={quote(signature, safe='/')}"])
 
     def _account(self) -> str:
         return str(self.account_name or self.service_client.account_name)

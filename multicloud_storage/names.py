@@ -60,3 +60,11 @@ def canonical(name: object, prefix_bytes: int = 0) -> str:
     if prefix_bytes + len(key.encode("utf-8")) > MAX_KEY_BYTES:
         raise _refuse(name, f"is longer than the clouds accept ({MAX_KEY_BYTES} bytes with the location)")
     return key
+
+
+def is_plain(name: str) -> bool:
+    """True for a name that joins its location unchanged (a canonical one): no safe_join needed for its key."""
+    return bool(name) and not (
+        name[0] == "/" or name.startswith("./") or name.endswith(("/", "/.")) or name == "."
+        or "\\" in name or ".." in name or "//" in name or "/./" in name
+    )

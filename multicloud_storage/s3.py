@@ -22,6 +22,7 @@ from .cloud import POOL_SIZE, Cloud, Fault, Stat, Timeouts
 from .credentials import Renewable
 from .exceptions import ContentMismatch, CredentialsUnavailable
 from .fanout import COMMIT_READ, MIN_RATE, SINGLE_REQUEST_MAX
+from .names import is_plain
 
 PROBE_KEY = ".multicloud-probe"  # never written: a GET of it answers 404 (or 403 without s3:ListBucket)
 _DOWNLOAD_CHUNK = 1024 * 1024
@@ -115,7 +116,7 @@ class S3Cloud(Cloud, S3Storage):
         self._writer: Any = None
         self._committer: Any = None
         self._url_parts: tuple[str, str, str, str] | None = None
-        self._signing_keys: dict[tuple[str, str, str], bytes] = {}
+        self._signing_keys: dict[tuple[str, str, str | None, str, str], tuple[bytes, str, str]] = {}
         self._credentials = Renewable(
             self._fetch_credentials,
             what="AWS credentials",
@@ -170,7 +171,17 @@ class S3Cloud(Cloud, S3Storage):
         }
 
     def key(self, name: str) -> str:
+        if is_plain(name):
+            return self._key_prefix + name
         return str(self._normalize_name(name))
+
+    @property
+    def _key_prefix(self) -> str:
+        """The location as a key prefix ('' or 'media/'), computed once."""
+        prefix = self.__dict__.get("_prefix_cache")
+        if prefix is None:
+            prefix = self.__dict__["_prefix_cache"] = str(self._normalize_name("x"))[:-1]
+        return prefix
 
     def classify(self, exc: BaseException) -> Fault | None:
         for error in _causes(exc):
@@ -292,12 +303,11 @@ class S3Cloud(Cloud, S3Storage):
     def sign_url(
         self, name: str, expire: int, parameters: dict[str, str] | None = None, method: str = "GET"
     ) -> str:
-        query = self._response_query(parameters)
-        key = self.key(name)
+        query = self._response_query(parameters) if parameters else ""
         if self.custom_domain:
             return str(S3Storage.url(self, name, parameters=parameters, expire=expire))  # CloudFront or plain
         scheme, host, prefix, region = self._endpoint()
-        path = prefix + quote(key, safe="/~")
+        path = prefix + quote(self.key(name), safe="/~")
         if not self.querystring_auth:
             if query:
                 raise ValueError("S3 applies response overrides (parameters) only to signed URLs: "
@@ -305,36 +315,30 @@ class S3Cloud(Cloud, S3Storage):
             return f"{scheme}://{host}{path}"
         credentials = self._credentials.get()
         amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        scope = f"{amz_date[:8]}/{region}/s3/aws4_request"
-        params = [
-            ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"),
-            ("X-Amz-Credential", f"{credentials.access_key}/{scope}"),
-            ("X-Amz-Date", amz_date),
-            ("X-Amz-Expires", str(expire)),
-            ("X-Amz-SignedHeaders", "host"),
-            *query,
-        ]
-        if credentials.token:
-            params.append(("X-Amz-Security-Token", credentials.token))
-        encoded = sorted((quote(k, safe=_SAFE), quote(v, safe=_SAFE)) for k, v in params)
-        canonical_query = "&".join(f"{k}={v}" for k, v in encoded)
+        signing_key, credential, token = self._signing(credentials, amz_date[:8], region)
+        # The canonical query, already in SigV4's order: the X-Amz-* keys sort as written, response-* after them.
+        canonical_query = (
+            f"X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={credential}&X-Amz-Date={amz_date}"
+            f"&X-Amz-Expires={expire}{token}&X-Amz-SignedHeaders=host{query}"
+        )
         canonical = f"{method}\n{path}\n{canonical_query}\nhost:{host}\n\nhost\nUNSIGNED-PAYLOAD"
+        scope = f"{amz_date[:8]}/{region}/s3/aws4_request"
         to_sign = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
-        signing_key = self._signing_key(credentials.secret_key, amz_date[:8], region)
         signature = hmac.new(signing_key, to_sign.encode(), hashlib.sha256).hexdigest()
         return f"{scheme}://{host}{path}?{canonical_query}&X-Amz-Signature={signature}"
 
     @staticmethod
-    def _response_query(parameters: dict[str, str] | None) -> list[tuple[str, str]]:
+    def _response_query(parameters: dict[str, str]) -> str:
+        """S3's response overrides as the tail of a canonical query (sorted, each prefixed by '&')."""
         query = []
-        for key, value in (parameters or {}).items():
+        for key, value in parameters.items():
             if key not in RESPONSE_PARAMETERS:
                 raise ValueError(
                     f"URL parameter {key!r} is not supported; use S3's response overrides: "
                     f"{', '.join(RESPONSE_PARAMETERS)}."
                 )
-            query.append((RESPONSE_PARAMETERS[key], str(value)))
-        return query
+            query.append(f"&{RESPONSE_PARAMETERS[key]}={quote(str(value), safe=_SAFE)}")
+        return "".join(sorted(query))
 
     def _endpoint(self) -> tuple[str, str, str, str]:
         """(scheme, host, path prefix, region) of object URLs, learnt once from an unsigned botocore presign."""
@@ -362,12 +366,16 @@ class S3Cloud(Cloud, S3Storage):
             expiry = expiry.replace(tzinfo=timezone.utc)
         return frozen, expiry if isinstance(expiry, datetime) else None
 
-    def _signing_key(self, secret: str, date: str, region: str) -> bytes:
-        cache_key = (secret, date, region)
-        signing_key = self._signing_keys.get(cache_key)
-        if signing_key is None:
-            signing_key = ("AWS4" + secret).encode()
+    def _signing(self, credentials: Any, date: str, region: str) -> tuple[bytes, str, str]:
+        """(signing key, quoted credential, '&X-Amz-Security-Token=...' or ''), computed once a day per credentials."""
+        cache_key = (credentials.access_key, credentials.secret_key, credentials.token, date, region)
+        cached = self._signing_keys.get(cache_key)
+        if cached is None:
+            signing_key = ("AWS4" + credentials.secret_key).encode()
             for part in (date, region, "s3", "aws4_request"):
                 signing_key = hmac.new(signing_key, part.encode(), hashlib.sha256).digest()
-            self._signing_keys = {cache_key: signing_key}  # one day, one key: replace, never grow
-        return signing_key
+            credential = quote(f"{credentials.access_key}/{date}/{region}/s3/aws4_request", safe=_SAFE)
+            token = f"&X-Amz-Security-Token={quote(credentials.token, safe=_SAFE)}" if credentials.token else ""
+            cached = (signing_key, credential, token)
+            self._signing_keys = {cache_key: cached}  # one day, one key: replace, never grow
+        return cached

@@ -125,6 +125,7 @@ class MultiCloudStorage(Storage):
         self._lock = threading.Lock()
         self._names_free = threading.Condition(self._lock)
         self._alias: str | None = None
+        self._warned_all_down = float("-inf")
 
     @property
     def mode(self) -> str:
@@ -550,8 +551,10 @@ class MultiCloudStorage(Storage):
                 if cloud in up:
                     self.health[cloud.name].mark_down(exc)
                 continue
-            if cloud not in up:
-                logger.warning("Every cloud holding %r is marked down; handing out a %s URL anyway.", name, cloud.name)
+            if cloud not in up and time.monotonic() - self._warned_all_down > 60:
+                self._warned_all_down = time.monotonic()  # once a minute, not once per URL
+                logger.warning("Every cloud holding %r is marked down; handing out a %s URL anyway "
+                               "(logged once a minute).", name, cloud.name)
             return url
         if not holders:
             raise NoReplicaAvailable(name, reason="no cloud of the mode holds it")

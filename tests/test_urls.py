@@ -160,3 +160,26 @@ def test_azure_without_key_or_identity_cannot_sign_and_falls_over(env):
     assert urlsplit(storage.url("a.txt")).port == env.s3_proxy.port
     with pytest.raises(NoReplicaAvailable, match="no Azure account key or token credential"):
         storage.url("a.txt", locations={"azure"})
+
+
+@pytest.mark.parametrize(
+    ("blob", "protocol", "overrides"),
+    [("plain.txt", None, {}), ("dir/ä b#?%+&.bin", "https", {}),
+     ("x.pdf", None, {"content_disposition": 'attachment; filename="r é.pdf"', "content_type": "application/pdf",
+                      "cache_control": "no-cache", "content_language": "fr", "content_encoding": "identity"})],
+)
+def test_azure_sas_signed_in_plain_hmac_is_the_sdks_token(blob, protocol, overrides):
+    from azure.storage.blob import generate_blob_sas
+
+    from multicloud_storage.azure import AzureCloud
+    from multicloud_storage.cloud import Timeouts
+
+    from .emulators import AZURITE_KEY
+
+    cloud = AzureCloud(timeouts=Timeouts(1, 1, 0, 1), azure_container="media", account_name="devstoreaccount1",
+                       account_key=AZURITE_KEY, account_url="http://127.0.0.1:9/devstoreaccount1")
+    expiry = datetime.datetime(2026, 12, 1, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    ours = cloud._service_sas(blob, expiry, protocol, overrides)
+    theirs = generate_blob_sas("devstoreaccount1", "media", blob, account_key=AZURITE_KEY, permission="r",
+                               expiry=expiry, protocol=protocol, **overrides)
+    assert ours == theirs
