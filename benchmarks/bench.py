@@ -353,6 +353,16 @@ def run(plan: Plan, only: set[str] | None) -> dict[str, Any]:
                 results["urls"] = bench_urls.measure(emulators.direct, plan.url_calls, plan.url_repeats)
             except Exception as exc:
                 results["urls"] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+        if only is None or "processes" in only:
+            from benchmarks import bench_processes
+
+            log("many processes and a flapping cloud (shared health, soak)")
+            try:
+                results["processes"] = bench_processes.measure(
+                    workdir, emulators.direct.s3_port, emulators.direct.azure_port, soak_seconds=10 if plan.smoke else 60
+                )
+            except Exception as exc:
+                results["processes"] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
     results["saves"] = merged(results["saves"])
     results["env"]["loadavg_end"] = os.getloadavg()
     log("emulators stopped, temporary files removed")
@@ -367,7 +377,8 @@ def main(argv: list[str] | None = None) -> int:
         "--smoke", action="store_true", help="tiny sizes, one repetition, no 1 GiB; writes only to --out"
     )
     parser.add_argument(
-        "--only", help="comma-separated subset of wan,loopback,rss,reads,urls (for development; writes only to --out)"
+        "--only",
+        help="comma-separated subset of wan,loopback,rss,reads,urls,processes (for development; writes only to --out)",
     )
     parser.add_argument(
         "--out",

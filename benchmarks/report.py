@@ -341,10 +341,58 @@ def markdown(results: dict[str, Any], plan: Plan) -> str:
     urls = results.get("urls")
     if urls is not None and "rows" in urls:
         lines += bench_urls.section_lines(urls, command)
+    lines += _processes_lines(results.get("processes"), command)
     problems = failures(results)
     if problems:
         lines += ["## Failures", "", *[f"- {problem}" for problem in problems], ""]
     return "\n".join(lines)
+
+
+def _processes_lines(processes: dict[str, Any] | None, command: str) -> list[str]:
+    """The shared-health and soak sections (benchmarks/bench_processes.py)."""
+    if processes is None:
+        return []
+    if "error" in processes:
+        return ["## Many processes", "", f"Failed: {processes['error']}", ""]
+    lines = [
+        "## Many processes, one verdict",
+        "",
+        f"Measured by `{command}` (`benchmarks/bench_processes.py`): {processes['with_shared_cache']['processes']} "
+        "processes handing out URLs of one file every 50 ms (`tests/worker_process.py url_loop`), S3 behind a fault "
+        f"proxy, `health_check_interval` {processes['interval']:g} s, `probe_timeout` 1 s; a real redis-server for "
+        "`shared_cache`. Probes are counted at the proxy over 10 s; then S3 refuses connections, and the time until "
+        "every process hands out Azure URLs is measured from that moment.",
+        "",
+        "| | probes per interval (all processes) | every process failed over after | per process |",
+        "| --- | ---: | ---: | --- |",
+    ]
+    for key, label in (("without_shared_cache", "without `shared_cache`"), ("with_shared_cache", "with `shared_cache`")):
+        row = processes[key]
+        every = row["seconds_until_every_process_failed_over"]
+        per = ", ".join(f"{d:.2f} s" for d in row["seconds_per_process"])
+        lines.append(f"| {label} | {row['probes_per_interval']:.1f} | "
+                     f"{'not all' if every is None else f'{every:.2f} s'} | {per} |")
+    soak = processes.get("soak")
+    if soak:
+        lines += [
+            "",
+            "## Soak: S3 flapping while threads save and sign",
+            "",
+            f"Measured by `{command}` (`tests/soak.py`, the scenario of `tests/test_soak.py`): {soak['seconds']:g} s, "
+            "S3 cycling through pass 3 s, refused 2 s, pass 2 s, hung 3 s, pass 2 s, reset 2 s, while three threads "
+            "save (4-68 KiB each) and one signs URLs; `connect_timeout` 1 s, `read_timeout` 2 s.",
+            "",
+            "| figure | value |",
+            "| --- | ---: |",
+            f"| saves (failed / stored in one cloud only) | {soak['saves']} ({soak['saves_failed']} / "
+            f"{soak['saves_single_copy']}) |",
+            f"| slowest save | {soak['slowest_save_s']:.2f} s |",
+            f"| url() calls (while S3 hung) | {soak['urls']} ({soak['urls_while_hung']}) |",
+            f"| url() while S3 hung: p50 / p99 / max | {soak['url_p50_while_hung_ms']:.3f} / "
+            f"{soak['url_p99_while_hung_ms']:.3f} / {soak['url_max_while_hung_ms']:.1f} ms |",
+            f"| URLs for a cloud known down while the other holder was up | {soak['urls_for_a_cloud_known_down']} |",
+        ]
+    return lines + [""]
 
 
 # Charts --------------------------------------------------------------------------------------------------

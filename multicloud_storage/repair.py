@@ -240,3 +240,26 @@ def recorded_names(storage: Any, skip: Collection[str] = ()) -> Iterable[str]:
     """Names with a missing copy recorded for a cloud of this storage (saves of any model, or none)."""
     scopes = [storage.scopes[c] for c in storage.clouds if c not in skip]
     return MissingReplica.objects.filter(scope__in=scopes).values_list("name", flat=True).distinct().iterator()
+
+
+def backlog(storage: Any) -> dict[str, Any]:
+    """What is left to repair: per mirrored field, rows missing a copy per cloud and rows with an unknown column;
+    the pending deletes and recorded missing copies of this storage."""
+    from .registry import mirrored_fields
+
+    scopes = list(storage.scopes.values())
+    models_backlog = {}
+    for mirrored in mirrored_fields(storage):
+        rows = mirrored.rows()
+        known = rows.exclude(**{f"{mirrored.column}__isnull": True})
+        models_backlog[mirrored.label] = {
+            "rows": rows.count(),
+            "unknown": rows.filter(**{f"{mirrored.column}__isnull": True}).count(),
+            **{f"missing_{cloud}": known.exclude(**{f"{mirrored.column}__contains": cloud}).count()
+               for cloud in storage.clouds},
+        }
+    return {
+        "models": models_backlog,
+        "pending_deletes": PendingDelete.objects.filter(scope__in=scopes).count(),
+        "missing_replicas": MissingReplica.objects.filter(scope__in=scopes).count(),
+    }

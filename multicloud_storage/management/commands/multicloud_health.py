@@ -10,8 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ...models import MissingReplica, PendingDelete
-from ...registry import mirrored_fields
+from ... import repair
 from ._common import probe_all, storage_for
 
 
@@ -25,25 +24,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         storage = storage_for(options["storage"])
         clouds = probe_all(storage)
-        scopes = list(storage.scopes.values())
-        models = {}
-        for mirrored in mirrored_fields(storage):
-            rows = mirrored.rows()
-            known = rows.exclude(**{f"{mirrored.column}__isnull": True})
-            models[mirrored.label] = {
-                "rows": rows.count(),
-                "unknown": rows.filter(**{f"{mirrored.column}__isnull": True}).count(),
-                **{f"missing_{cloud}": known.exclude(**{f"{mirrored.column}__contains": cloud}).count()
-                   for cloud in storage.clouds},
-            }
-        report = {
-            "storage": options["storage"],
-            "mode": storage.mode,
-            "clouds": clouds,
-            "models": models,
-            "pending_deletes": PendingDelete.objects.filter(scope__in=scopes).count(),
-            "missing_replicas": MissingReplica.objects.filter(scope__in=scopes).count(),
-        }
+        left = repair.backlog(storage)
+        models = left["models"]
+        report = {"storage": options["storage"], "mode": storage.mode, "clouds": clouds, **left}
         backlog = report["pending_deletes"] + report["missing_replicas"] + sum(
             count for counts in models.values() for key, count in counts.items() if key != "rows"
         )
