@@ -89,8 +89,11 @@ class Cloud(abc.ABC):
     # URLs and health --------------------------------------------------------------------------
 
     @abc.abstractmethod
-    def sign_url(self, name: str, expire: int, parameters: dict[str, str] | None = None) -> str:
-        """A GET URL valid for ``expire`` seconds, built locally; CredentialsUnavailable if it cannot be signed."""
+    def sign_url(
+        self, name: str, expire: int, parameters: dict[str, str] | None = None, method: str = "GET"
+    ) -> str:
+        """A GET (or HEAD) URL valid for ``expire`` seconds, with S3-style response overrides, built locally;
+        CredentialsUnavailable if it cannot be signed, ValueError for an override the cloud cannot honour."""
 
     @abc.abstractmethod
     def probe(self) -> None:

@@ -258,7 +258,11 @@ class Upload:
         return bound * 2 if self.source.remote else bound
 
     def allowance(self) -> float:
-        """Silence tolerated before a cloud found down is given up on: the in-flight bytes at MIN_RATE."""
+        """Silence tolerated before a cloud found down is given up on: the in-flight bytes at MIN_RATE. A commit of
+        parts is never given up early (the cloud took every part; assembling a large object takes it a while):
+        only its hard bound applies."""
+        if not self.single and "final" in self.inflight.values():
+            return float("inf")
         return sum(self.nbytes.values()) / MIN_RATE
 
     def _submit(self, kind: str, nbytes: int, function: Callable[..., Any], *args: Any) -> None:
@@ -360,12 +364,14 @@ def fan_out(
     is_down: Callable[[str], bool],
     suspect: Callable[[str], None],
     late: Callable[[Upload, Future[Any]], None] | None = None,
+    answered: Callable[[str], None] | None = None,
     tick: float = 0.05,
 ) -> dict[str, Outcome]:
     """Run the uploads to their end; a failure reading the source aborts them all and is raised.
 
     ``late(upload, future)`` is called (from a pool thread) when the final request of an upload that was
-    given up on ends after all: the caller decides what to do with a copy that landed.
+    given up on ends after all: the caller decides what to do with a copy that landed. ``answered(cloud)`` is
+    called for every request that succeeded.
     """
     try:
         if any(upload.single for upload in uploads):
@@ -389,6 +395,8 @@ def fan_out(
             done, _ = wait(futures, timeout=0 if not source.done else tick, return_when=FIRST_COMPLETED)
             for future in done:
                 futures[future].finished(future)
+                if answered is not None and future.exception() is None:
+                    answered(futures[future].cloud.name)  # a part taken is a sign of life for health
             _watch(active, failover_after, is_down, suspect)
     except BaseException as exc:
         for upload in uploads:

@@ -102,6 +102,7 @@ class Health:
         self._reason = ""
         self._at = 0.0  # wall-clock time of the verdict (what makes a newer one win)
         self._probed_at: float | None = None
+        self._answered_at = float("-inf")  # when an operation last succeeded on this cloud
         self._synced_at = float("-inf")
         self._probing = False
         self._syncing = False
@@ -127,6 +128,7 @@ class Health:
         self._set(False, reason if isinstance(reason, str) else describe(reason), time.time(), publish=True)
 
     def mark_up(self) -> None:
+        self._answered_at = time.monotonic()
         if not self._up:
             self._set(True, "", time.time(), publish=True)
 
@@ -172,9 +174,13 @@ class Health:
         self._run_probe()
 
     def _run_probe(self) -> None:
+        started = time.monotonic()
         try:
             self._probe()
         except Exception as exc:  # noqa: BLE001 - the verdict
+            if isinstance(exc, TimeoutError) or "timeout" in type(exc).__name__.lower():
+                if self._answered_at >= started:  # slow, not out: other requests succeeded meanwhile
+                    return
             self.mark_down(exc)
         else:
             self._set(True, "", time.time(), publish=True, force_publish=True)

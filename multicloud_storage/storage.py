@@ -311,7 +311,7 @@ class MultiCloudStorage(Storage):
         outcomes = fan_out(
             source, uploads, failover_after=self.options.failover_after,
             is_down=lambda cloud: not self.health[cloud].is_up(), suspect=lambda cloud: self.health[cloud].suspect(),
-            late=late,
+            late=late, answered=lambda cloud: self.health[cloud].mark_up(),
         )
         for cloud, outcome in outcomes.items():
             self._note(cloud, outcome.error)

@@ -116,7 +116,7 @@ def test_a_hung_cloud_never_stalls_url(env):
         slowest = max(slowest, time.monotonic() - started)
         clouds.add(urlsplit(url).port)
         time.sleep(0.01)
-    assert slowest < 0.5, slowest
+    assert slowest < 1.0, slowest  # a wait on the hung cloud would take its read timeout (2 s) at least
     assert env.azure_proxy.port in clouds  # the probe noticed, in the background
     assert urlsplit(storage.url(name)).port == env.azure_proxy.port
 
