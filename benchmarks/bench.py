@@ -359,7 +359,10 @@ def run(plan: Plan, only: set[str] | None) -> dict[str, Any]:
             log("many processes and a flapping cloud (shared health, soak)")
             try:
                 results["processes"] = bench_processes.measure(
-                    workdir, emulators.direct.s3_port, emulators.direct.azure_port, soak_seconds=10 if plan.smoke else 60
+                    workdir,
+                    emulators.direct.s3_port,
+                    emulators.direct.azure_port,
+                    soak_seconds=10 if plan.smoke else 60,
                 )
             except Exception as exc:
                 results["processes"] = {"error": f"{type(exc).__name__}: {exc}"[:300]}

@@ -32,21 +32,39 @@ INTERVAL = 1.0
 def _options(s3_port: int, azure_port: int, **extra: Any) -> dict[str, Any]:
     return {
         "mode": "both",
-        "s3": {"bucket_name": BUCKET, "endpoint_url": f"http://127.0.0.1:{s3_port}", "access_key": KEY,
-               "secret_key": KEY, "region_name": "us-east-1"},
+        "s3": {
+            "bucket_name": BUCKET,
+            "endpoint_url": f"http://127.0.0.1:{s3_port}",
+            "access_key": KEY,
+            "secret_key": KEY,
+            "region_name": "us-east-1",
+        },
         "azure": {"azure_container": CONTAINER, "connection_string": azure_connection_string(azure_port)},
-        "health_check_interval": INTERVAL, "probe_timeout": 1.0, **extra,
+        "health_check_interval": INTERVAL,
+        "probe_timeout": 1.0,
+        **extra,
     }
 
 
 def _failover(proxy: FaultProxy, options: dict[str, Any], count: int, env: dict[str, str]) -> dict[str, Any]:
     lines: queue.Queue[tuple[int, dict[str, Any]]] = queue.Queue()
     job = json.dumps({"job": "url_loop", "options": options, "seconds": 60, "name": "bench/seed.txt"})
-    processes = [subprocess.Popen([sys.executable, "-m", "tests.worker_process", job], cwd=ROOT, env=env, text=True,
-                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) for _ in range(count)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.worker_process", job],
+            cwd=ROOT,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(count)
+    ]
     for index, process in enumerate(processes):
-        threading.Thread(target=lambda i=index, p=process: [lines.put((i, json.loads(l))) for l in p.stdout
-                                                             if l.startswith("{")], daemon=True).start()
+        threading.Thread(
+            target=lambda i=index, p=process: [lines.put((i, json.loads(x))) for x in p.stdout if x.startswith("{")],
+            daemon=True,
+        ).start()
 
     def until(port: int, since: float, timeout: float) -> dict[int, float]:
         first: dict[int, float] = {}
@@ -76,16 +94,25 @@ def _failover(proxy: FaultProxy, options: dict[str, Any], count: int, env: dict[
         for process in processes:
             process.kill()
             process.wait()
-    return {"processes": count, "probes_per_interval": probes_per_interval,
-            "seconds_until_every_process_failed_over": delays[-1] if len(delays) == count else None,
-            "seconds_per_process": delays}
+    return {
+        "processes": count,
+        "probes_per_interval": probes_per_interval,
+        "seconds_until_every_process_failed_over": delays[-1] if len(delays) == count else None,
+        "seconds_per_process": delays,
+    }
 
 
-def measure(workdir: Path, moto_port: int, azurite_port: int, count: int = 4, soak_seconds: float = 60) -> dict[str, Any]:
+def measure(
+    workdir: Path, moto_port: int, azurite_port: int, count: int = 4, soak_seconds: float = 60
+) -> dict[str, Any]:
     redis = start_redis(workdir)
     proxy = FaultProxy(moto_port)
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "MULTICLOUD_TEST_DB": ":memory:",
-           "MULTICLOUD_TEST_REDIS": f"redis://127.0.0.1:{redis.port}/0"}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "MULTICLOUD_TEST_DB": ":memory:",
+        "MULTICLOUD_TEST_REDIS": f"redis://127.0.0.1:{redis.port}/0",
+    }
     try:
         from django.core.files.base import ContentFile
 
@@ -94,7 +121,9 @@ def measure(workdir: Path, moto_port: int, azurite_port: int, count: int = 4, so
         MultiCloudStorage(**_options(proxy.port, azurite_port)).save("bench/seed.txt", ContentFile(b"seed"))
         results: dict[str, Any] = {
             "without_shared_cache": _failover(proxy, _options(proxy.port, azurite_port), count, env),
-            "with_shared_cache": _failover(proxy, _options(proxy.port, azurite_port, shared_cache="shared"), count, env),
+            "with_shared_cache": _failover(
+                proxy, _options(proxy.port, azurite_port, shared_cache="shared"), count, env
+            ),
             "interval": INTERVAL,
         }
         results["soak"] = _soak(proxy, azurite_port, soak_seconds)

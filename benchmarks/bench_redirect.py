@@ -31,8 +31,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 for _var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "STORAGE_UPLOAD_MODE"):
     os.environ.pop(_var, None)
-os.environ.update(AWS_SHARED_CREDENTIALS_FILE="/nonexistent", AWS_CONFIG_FILE="/nonexistent",
-                  AWS_EC2_METADATA_DISABLED="true")
+os.environ.update(
+    AWS_SHARED_CREDENTIALS_FILE="/nonexistent", AWS_CONFIG_FILE="/nonexistent", AWS_EC2_METADATA_DISABLED="true"
+)
 
 import django  # noqa: E402
 from django.conf import settings  # noqa: E402
@@ -69,8 +70,13 @@ urlpatterns = [
 
 
 def configure(moto_port: int, azurite_port: int) -> None:
-    s3 = {"bucket_name": BUCKET, "endpoint_url": f"http://127.0.0.1:{moto_port}", "access_key": KEY,
-          "secret_key": KEY, "region_name": "us-east-1"}
+    s3 = {
+        "bucket_name": BUCKET,
+        "endpoint_url": f"http://127.0.0.1:{moto_port}",
+        "access_key": KEY,
+        "secret_key": KEY,
+        "region_name": "us-east-1",
+    }
     azure = {"azure_container": CONTAINER, "connection_string": azure_connection_string(azurite_port)}
     common = {"mode": "both", "s3": s3, "azure": azure, "url_expire": 86400}
 
@@ -83,8 +89,12 @@ def configure(moto_port: int, azurite_port: int) -> None:
         ALLOWED_HOSTS=["testserver"],
         ROOT_URLCONF=__name__,
         USE_TZ=True,
-        INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "django.contrib.sessions",
-                        "django.contrib.messages"],
+        INSTALLED_APPS=[
+            "django.contrib.contenttypes",
+            "django.contrib.auth",
+            "django.contrib.sessions",
+            "django.contrib.messages",
+        ],
         MIDDLEWARE=[],
         STORAGES={
             "default": storage(url_mode="redirect"),
@@ -104,8 +114,14 @@ def upload(moto_port: int, azurite_port: int) -> None:
     from azure.storage.blob import BlobServiceClient
     from botocore.config import Config
 
-    s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{moto_port}", aws_access_key_id=KEY,
-                      aws_secret_access_key=KEY, region_name="us-east-1", config=Config(signature_version="s3v4"))
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{moto_port}",
+        aws_access_key_id=KEY,
+        aws_secret_access_key=KEY,
+        region_name="us-east-1",
+        config=Config(signature_version="s3v4"),
+    )
     s3.create_bucket(Bucket=BUCKET)
     s3.put_object(Bucket=BUCKET, Key=NAME, Body=BODY)
     azure = BlobServiceClient.from_connection_string(azure_connection_string(azurite_port))
@@ -128,11 +144,21 @@ def per_call_us(funcs: dict[str, Any], calls: int, repeats: int) -> dict[str, di
 def wsgi_call(handler: Any, link: str) -> tuple[str, dict[str, str]]:
     """One GET of ``link``'s path, as a WSGI server makes it."""
     environ = {
-        "REQUEST_METHOD": "GET", "SCRIPT_NAME": "", "QUERY_STRING": "",
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
         "PATH_INFO": unquote_to_bytes(urlsplit(link).path).decode("iso-8859-1"),
-        "SERVER_NAME": "testserver", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_HOST": "testserver",
-        "HTTP_USER_AGENT": "bench", "wsgi.input": io.BytesIO(b""), "wsgi.errors": sys.stderr,
-        "wsgi.url_scheme": "http", "wsgi.version": (1, 0), "wsgi.multithread": True, "wsgi.multiprocess": False,
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "testserver",
+        "HTTP_USER_AGENT": "bench",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr,
+        "wsgi.url_scheme": "http",
+        "wsgi.version": (1, 0),
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
         "wsgi.run_once": False,
     }
     answer: dict[str, Any] = {}
@@ -159,8 +185,13 @@ def latencies_us(handler: Any, link: str, requests: int) -> dict[str, float]:
         wall.append((time.perf_counter_ns() - started) / 1e3)
     wall.sort()
     cpu.sort()
-    return {"p50": wall[len(wall) // 2], "p99": wall[int(len(wall) * 0.99)], "mean": statistics.fmean(wall),
-            "cpu_p50": cpu[len(cpu) // 2], "cpu_p99": cpu[int(len(cpu) * 0.99)]}
+    return {
+        "p50": wall[len(wall) // 2],
+        "p99": wall[int(len(wall) * 0.99)],
+        "mean": statistics.fmean(wall),
+        "cpu_p50": cpu[len(cpu) // 2],
+        "cpu_p99": cpu[int(len(cpu) * 0.99)],
+    }
 
 
 def measure(calls: int, repeats: int, requests: int) -> dict[str, Any]:
@@ -209,9 +240,16 @@ def measure(calls: int, repeats: int, requests: int) -> dict[str, Any]:
         for label, (handler, target) in views.items()
     }
     return {
-        "calls": calls, "repeats": repeats, "requests": requests, "url_us": url_us, "parts_us": parts_us,
-        "view_us": view_us, "link": link, "load": (load_before, os.getloadavg()[0]),
-        "token_chars": len(token), "name_chars": len(NAME),
+        "calls": calls,
+        "repeats": repeats,
+        "requests": requests,
+        "url_us": url_us,
+        "parts_us": parts_us,
+        "view_us": view_us,
+        "link": link,
+        "load": (load_before, os.getloadavg()[0]),
+        "token_chars": len(token),
+        "name_chars": len(NAME),
         "direct_chars": {"S3": len(direct.url(NAME)), "Azure": len(direct_azure.url(NAME))},
     }
 
@@ -220,7 +258,7 @@ def report(result: dict[str, Any], command: str) -> str:
     url_us, view_us = result["url_us"], result["view_us"]
     baseline = url_us["direct, S3 presigned GET"]["best"]
     lines = [
-        "## Redirect links (url_mode=\"redirect\")",
+        '## Redirect links (url_mode="redirect")',
         "",
         f"Measured by `{command}` on {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"Django {django.get_version()}, against moto server and Azurite on loopback (started by the script).",

@@ -366,12 +366,17 @@ def _processes_lines(processes: dict[str, Any] | None, command: str) -> list[str
         "| | probes per interval (all processes) | every process failed over after | per process |",
         "| --- | ---: | ---: | --- |",
     ]
-    for key, label in (("without_shared_cache", "without `shared_cache`"), ("with_shared_cache", "with `shared_cache`")):
+    for key, label in (
+        ("without_shared_cache", "without `shared_cache`"),
+        ("with_shared_cache", "with `shared_cache`"),
+    ):
         row = processes[key]
         every = row["seconds_until_every_process_failed_over"]
         per = ", ".join(f"{d:.2f} s" for d in row["seconds_per_process"])
-        lines.append(f"| {label} | {row['probes_per_interval']:.1f} | "
-                     f"{'not all' if every is None else f'{every:.2f} s'} | {per} |")
+        lines.append(
+            f"| {label} | {row['probes_per_interval']:.1f} | "
+            f"{'not all' if every is None else f'{every:.2f} s'} | {per} |"
+        )
     soak = processes.get("soak")
     if soak:
         lines += [

@@ -1,19 +1,20 @@
 """Admin pieces: a list filter by mirror state, an action that repairs the selected rows, and the repair backlog.
 
-    from multicloud_storage.admin import MirrorLocationsFilter, repair_mirrors
+from multicloud_storage.admin import MirrorLocationsFilter, repair_mirrors
 
-    @admin.register(Recording)
-    class RecordingAdmin(admin.ModelAdmin):
-        list_filter = [MirrorLocationsFilter]
-        actions = [repair_mirrors]
+@admin.register(Recording)
+class RecordingAdmin(admin.ModelAdmin):
+    list_filter = [MirrorLocationsFilter]
+    actions = [repair_mirrors]
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin, messages
-from django.db.models import Q, QuerySet
+from django.db.models import Model, Q, QuerySet
+from django.db.models.fields.files import FileField
 from django.http import HttpRequest
 
 from .models import MissingReplica, PendingDelete
@@ -21,14 +22,14 @@ from .registry import MirroredField, unwrap
 from .storage import MultiCloudStorage
 
 
-def _mirrored(model: type) -> list[tuple[MirroredField, MultiCloudStorage]]:
+def _mirrored(model: type[Model]) -> list[tuple[MirroredField, MultiCloudStorage]]:
     """The model's file fields that have a MirrorLocationField and live in a MultiCloudStorage."""
     found = []
-    for field in model._meta.local_fields:  # type: ignore[attr-defined]
+    for field in model._meta.local_fields:
         column = getattr(field, "_mirror_location_attname", None)
         storage = unwrap(getattr(field, "storage", None))
         if column and isinstance(storage, MultiCloudStorage):
-            found.append((MirroredField(model, field, column), storage))  # type: ignore[arg-type]
+            found.append((MirroredField(model, cast(FileField, field), column), storage))
     return found
 
 
@@ -39,8 +40,12 @@ class MirrorLocationsFilter(admin.SimpleListFilter):
     parameter_name = "mirror_copies"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("complete", "every copy"), ("missing_s3", "missing S3"), ("missing_azure", "missing Azure"),
-                ("unknown", "unknown")]
+        return [
+            ("complete", "every copy"),
+            ("missing_s3", "missing S3"),
+            ("missing_azure", "missing Azure"),
+            ("unknown", "unknown"),
+        ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
         value = self.value()
@@ -53,7 +58,7 @@ class MirrorLocationsFilter(admin.SimpleListFilter):
             if value == "unknown":
                 conditions.append(has_file & ~known)
             elif value.startswith("missing_"):
-                cloud = value[len("missing_"):]
+                cloud = value[len("missing_") :]
                 if cloud in storage.clouds:
                     conditions.append(has_file & known & ~Q(**{f"{mirrored.column}__contains": cloud}))
             elif value == "complete":
@@ -62,11 +67,11 @@ class MirrorLocationsFilter(admin.SimpleListFilter):
                     every &= Q(**{f"{mirrored.column}__contains": cloud})
                 conditions.append(~has_file | every)
         if not conditions:
-            return queryset.none()
+            return cast("QuerySet[Any]", queryset.none())
         combined = conditions[0]
         for condition in conditions[1:]:
             combined = combined & condition if value == "complete" else combined | condition
-        return queryset.filter(combined)
+        return cast("QuerySet[Any]", queryset.filter(combined))
 
 
 @admin.action(description="Repair the selected rows' mirror copies")
@@ -97,7 +102,7 @@ def repair_mirrors(modeladmin: admin.ModelAdmin[Any], request: HttpRequest, quer
 
 
 class _ReadOnly(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("name", "cloud", "reason", "created_at")
+    list_display: tuple[str, ...] = ("name", "cloud", "reason", "created_at")
     list_filter = ("cloud",)
     search_fields = ("name",)
 

@@ -4,6 +4,7 @@ create-if-absent writes and SAS URLs (account key or Azure AD user-delegation ke
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import uuid
@@ -46,12 +47,20 @@ _CHUNK = 4 * 1024 * 1024
 # 401/403 codes that concern the whole account, not one blob: the cloud is down for us.
 _ACCOUNT_CODES = frozenset(
     {
-        "AuthenticationFailed", "InvalidAuthenticationInfo", "NoAuthenticationInformation", "AuthorizationFailure",
-        "AuthorizationSourceIPMismatch", "AuthorizationProtocolMismatch", "AccountIsDisabled",
-        "InsufficientAccountPermissions", "KeyVaultEncryptionKeyNotFound",
+        "AuthenticationFailed",
+        "InvalidAuthenticationInfo",
+        "NoAuthenticationInformation",
+        "AuthorizationFailure",
+        "AuthorizationSourceIPMismatch",
+        "AuthorizationProtocolMismatch",
+        "AccountIsDisabled",
+        "InsufficientAccountPermissions",
+        "KeyVaultEncryptionKeyNotFound",
     }
 )
-_OUTAGE_CODES = frozenset({"ServerBusy", "OperationTimedOut", "InternalError", "ContainerNotFound", "ContainerBeingDeleted"})
+_OUTAGE_CODES = frozenset(
+    {"ServerBusy", "OperationTimedOut", "InternalError", "ContainerNotFound", "ContainerBeingDeleted"}
+)
 SAS_VERSION = X_MS_VERSION  # the service version the SDK signs SAS with
 _SAS_HEADER_FIELDS = ("cache_control", "content_disposition", "content_encoding", "content_language", "content_type")
 _SAS_HEADER_NAMES = ("rscc", "rscd", "rsce", "rscl", "rsct")
@@ -65,7 +74,7 @@ RESPONSE_PARAMETERS = {
 }
 
 
-class AzureCloud(Cloud, AzureStorage):
+class AzureCloud(Cloud, AzureStorage):  # type: ignore[misc]  # django-storages ships no types
     name = "azure"
 
     def __init__(self, *, timeouts: Timeouts, credentials_backoff: float = 30.0, **settings: Any) -> None:
@@ -118,7 +127,9 @@ class AzureCloud(Cloud, AzureStorage):
         options = {
             # The SDK's default policy waits 15 s before its first retry.
             "retry_policy": LinearRetry(
-                backoff=0.5, random_jitter_range=0.25, retry_total=self._timeouts.retries  # type: ignore[arg-type]
+                backoff=0.5,  # type: ignore[arg-type]  # floats work; the SDK's hints say int
+                random_jitter_range=0.25,  # type: ignore[arg-type]
+                retry_total=self._timeouts.retries,
             ),
             "connection_timeout": self._timeouts.connect,
             "read_timeout": self._timeouts.read,
@@ -192,8 +203,13 @@ class AzureCloud(Cloud, AzureStorage):
 
     def put(self, name: str, data: bytes, options: ContentSettings, *, create_only: bool) -> str:
         response = self._blob(name).upload_blob(
-            data, length=len(data), overwrite=not create_only, content_settings=options, max_concurrency=1,
-            timeout=self.timeout, connection_timeout=self._send_timeout(len(data)),
+            data,
+            length=len(data),
+            overwrite=not create_only,
+            content_settings=options,
+            max_concurrency=1,
+            timeout=self.timeout,
+            connection_timeout=self._send_timeout(len(data)),
         )
         return str(response.get("etag", ""))
 
@@ -212,7 +228,10 @@ class AzureCloud(Cloud, AzureStorage):
     ) -> str:
         condition = {"match_condition": MatchConditions.IfMissing} if create_only else {}
         response = self._blob(name).commit_block_list(
-            parts, content_settings=options, timeout=self.timeout, read_timeout=max(self._timeouts.read, COMMIT_READ),
+            parts,
+            content_settings=options,
+            timeout=self.timeout,
+            read_timeout=max(self._timeouts.read, COMMIT_READ),
             **condition,
         )
         return str(response.get("etag", ""))
@@ -233,8 +252,13 @@ class AzureCloud(Cloud, AzureStorage):
         properties = self._blob(name).get_blob_properties(timeout=self.timeout)
         md5 = properties.content_settings.content_md5
         settings = properties.content_settings
-        return Stat(int(properties.size), properties.last_modified, bytes(md5) if md5 else None, str(properties.etag),
-                    settings.content_type)
+        return Stat(
+            int(properties.size),
+            properties.last_modified,
+            bytes(md5) if md5 else None,
+            str(properties.etag),
+            settings.content_type,
+        )
 
     def read_range(self, name: str, offset: int, length: int) -> bytes:
         data = self._blob(name).download_blob(offset=offset, length=length, max_concurrency=1).readall()
@@ -247,10 +271,8 @@ class AzureCloud(Cloud, AzureStorage):
         return int(downloader.size), downloader.chunks()
 
     def remove(self, name: str) -> None:
-        try:
+        with contextlib.suppress(ResourceNotFoundError):  # a missing object is not an error
             self._blob(name).delete_blob(timeout=self.timeout)
-        except ResourceNotFoundError:
-            pass
 
     def list_names(self, path: str) -> tuple[list[str], list[str]]:
         """Directories and files directly under ``path``, relative to it (like S3Storage.listdir)."""
@@ -267,10 +289,8 @@ class AzureCloud(Cloud, AzureStorage):
 
     # URLs: a read-only, blob-scoped SAS signed locally ----------------------------------------
 
-    def sign_url(
-        self, name: str, expire: int, parameters: dict[str, str] | None = None, method: str = "GET"
-    ) -> str:
-        overrides = {}
+    def sign_url(self, name: str, expire: int, parameters: dict[str, str] | None = None, method: str = "GET") -> str:
+        overrides: dict[str, Any] = {}
         for key, value in (parameters or {}).items():
             if key not in RESPONSE_PARAMETERS:
                 raise ValueError(
@@ -282,8 +302,10 @@ class AzureCloud(Cloud, AzureStorage):
         url = self._base_url() + quote(blob, safe="/~")
         if self.public:
             if overrides:
-                raise ValueError("Azure applies response overrides (parameters) only to SAS URLs: "
-                                 "this container is configured public.")
+                raise ValueError(
+                    "Azure applies response overrides (parameters) only to SAS URLs: "
+                    "this container is configured public."
+                )
             return url
         expiry = utcnow() + timedelta(seconds=expire)
         protocol = "https" if url.startswith("https:") else None
@@ -291,14 +313,20 @@ class AzureCloud(Cloud, AzureStorage):
         if self.account_key:
             return f"{url}?{self._service_sas(blob, expiry, protocol, overrides)}"
         if self.token_credential:
-            key = self._keys.get(min(expiry, utcnow() + MAX_SAS_LIFETIME - 2 * _CLOCK_SKEW))
-            signing = {"user_delegation_key": key}
-            expiry = min(expiry, _parse_time(key.signed_expiry))  # a SAS never outlives its key
+            delegation = self._keys.get(min(expiry, utcnow() + MAX_SAS_LIFETIME - 2 * _CLOCK_SKEW))
+            signing = {"user_delegation_key": delegation}
+            expiry = min(expiry, _parse_time(delegation.signed_expiry))  # a SAS never outlives its key
         else:
             raise CredentialsUnavailable("no Azure account key or token credential to sign a SAS with")
         sas = generate_blob_sas(
-            self._account(), self.azure_container, blob, permission="r", expiry=expiry, protocol=protocol,
-            **signing, **overrides,
+            self._account(),
+            self.azure_container,
+            blob,
+            permission="r",
+            expiry=expiry,
+            protocol=protocol,
+            **signing,
+            **overrides,
         )
         return f"{url}?{sas}"
 
@@ -309,14 +337,33 @@ class AzureCloud(Cloud, AzureStorage):
             self._sas_key = base64.b64decode(self.account_key)
         se = expiry.strftime("%Y-%m-%dT%H:%M:%SZ")
         headers = [overrides.get(field, "") for field in _SAS_HEADER_FIELDS]
-        to_sign = "\n".join([
-            "r", "", se, f"/blob/{self._account()}/{self.azure_container}/{blob}", "", "", protocol or "",
-            SAS_VERSION, "b", "", "", *headers,
-        ])
+        to_sign = "\n".join(
+            [
+                "r",
+                "",
+                se,
+                f"/blob/{self._account()}/{self.azure_container}/{blob}",
+                "",
+                "",
+                protocol or "",
+                SAS_VERSION,
+                "b",
+                "",
+                "",
+                *headers,
+            ]
+        )
         signature = base64.b64encode(hmac.new(self._sas_key, to_sign.encode(), hashlib.sha256).digest()).decode()
-        query = [f"se={quote(se, safe='/')}", "sp=r", *([f"spr={protocol}"] if protocol else []), f"sv={SAS_VERSION}",
-                 "sr=b"]
-        query += [f"{name}={quote(value, safe='/')}" for name, value in zip(_SAS_HEADER_NAMES, headers) if value]
+        query = [
+            f"se={quote(se, safe='/')}",
+            "sp=r",
+            *([f"spr={protocol}"] if protocol else []),
+            f"sv={SAS_VERSION}",
+            "sr=b",
+        ]
+        query += [
+            f"{name}={quote(value, safe='/')}" for name, value in zip(_SAS_HEADER_NAMES, headers, strict=True) if value
+        ]
         return "&".join([*query, f"sig={quote(signature, safe='/')}"])
 
     def _account(self) -> str:
@@ -338,7 +385,7 @@ class AzureCloud(Cloud, AzureStorage):
 
 def _code(exc: HttpResponseError) -> str:
     """The service's error code ('BlobNotFound'); the SDK gives an enum (whose str() is its Python name)."""
-    code = exc.error_code
+    code = getattr(exc, "error_code", None)  # set by the storage SDK on every error it raises
     return str(getattr(code, "value", code) or "")
 
 

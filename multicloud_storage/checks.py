@@ -57,21 +57,31 @@ def _task_backend_problem() -> CheckMessage | None:
         try:
             import django_tasks  # type: ignore[import-not-found, unused-ignore]  # noqa: F401
         except ImportError:
-            return Error("Tasks are not available: Django < 6.0 needs the django-tasks backport.",
-                         hint="pip install 'multicloud-storage[tasks]' and add 'django_tasks' to INSTALLED_APPS.",
-                         id="multicloud_storage.E020")
+            return Error(
+                "Tasks are not available: Django < 6.0 needs the django-tasks backport.",
+                hint="pip install 'multicloud-storage[tasks]' and add 'django_tasks' to INSTALLED_APPS.",
+                id="multicloud_storage.E020",
+            )
     backend = ((getattr(settings, "TASKS", None) or {}).get("default") or {}).get("BACKEND", "")
     if not backend:
-        return Error("repair='task' or mirror='background' needs a task backend, and TASKS is not set.",
-                     hint='e.g. TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}} and its worker.',
-                     id="multicloud_storage.E020")
+        return Error(
+            "repair='task' or mirror='background' needs a task backend, and TASKS is not set.",
+            hint='e.g. TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}} and its worker.',
+            id="multicloud_storage.E020",
+        )
     if backend.endswith("DummyBackend"):
-        return Error(f"TASKS' default backend {backend} never runs tasks: repairs would never happen.",
-                     hint="Use a backend with a worker (database, RQ, ...).", id="multicloud_storage.E020")
+        return Error(
+            f"TASKS' default backend {backend} never runs tasks: repairs would never happen.",
+            hint="Use a backend with a worker (database, RQ, ...).",
+            id="multicloud_storage.E020",
+        )
     if backend.endswith("ImmediateBackend"):
-        return Warning(f"TASKS' default backend {backend} runs repairs inside the saving request, and cannot "
-                       "wait for a cloud to come back.", hint="Use a backend with a worker (database, RQ, ...).",
-                       id="multicloud_storage.W004")
+        return Warning(
+            f"TASKS' default backend {backend} runs repairs inside the saving request, and cannot "
+            "wait for a cloud to come back.",
+            hint="Use a backend with a worker (database, RQ, ...).",
+            id="multicloud_storage.W004",
+        )
     return None
 
 
@@ -97,7 +107,7 @@ def _mounted(base_url: str) -> bool:
     path = redirect.mount_path(base_url)
     script = (getattr(settings, "FORCE_SCRIPT_NAME", None) or "").rstrip("/")
     if script and path.startswith(script + "/"):
-        path = path[len(script):]
+        path = path[len(script) :]
     try:
         match = resolve(f"{path}t/n", urlconf=getattr(settings, "ROOT_URLCONF", None))
     except Resolver404:

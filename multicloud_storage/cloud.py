@@ -89,9 +89,7 @@ class Cloud(abc.ABC):
     # URLs and health --------------------------------------------------------------------------
 
     @abc.abstractmethod
-    def sign_url(
-        self, name: str, expire: int, parameters: dict[str, str] | None = None, method: str = "GET"
-    ) -> str:
+    def sign_url(self, name: str, expire: int, parameters: dict[str, str] | None = None, method: str = "GET") -> str:
         """A GET (or HEAD) URL valid for ``expire`` seconds, with S3-style response overrides, built locally;
         CredentialsUnavailable if it cannot be signed, ValueError for an override the cloud cannot honour."""
 

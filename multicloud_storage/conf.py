@@ -96,10 +96,7 @@ class Options:
         object.__setattr__(self, "clouds", tuple(c for c in self.read_order if c in MODES[self.mode]))
 
     def __repr__(self) -> str:
-        shown = {
-            name: redacted(value) if name in ("s3", "azure") else value
-            for name, value in self.__dict__.items()
-        }
+        shown = {name: redacted(value) if name in ("s3", "azure") else value for name, value in self.__dict__.items()}
         return f"Options({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
 
@@ -175,8 +172,15 @@ def find_problems(raw: Mapping[str, Any]) -> list[Problem]:
                 "Use 'any' or 'all'.",
             )
         )
-    positive = ("url_expire", "health_check_interval", "connect_timeout", "read_timeout", "probe_timeout",
-                "failover_after", "redirect_target_expire")
+    positive = (
+        "url_expire",
+        "health_check_interval",
+        "connect_timeout",
+        "read_timeout",
+        "probe_timeout",
+        "failover_after",
+        "redirect_target_expire",
+    )
     for key in positive:
         value = raw.get(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
@@ -221,7 +225,9 @@ def find_problems(raw: Mapping[str, Any]) -> list[Problem]:
     problems += _url_mode_problems(raw)
     retries = raw.get("retries")
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        problems.append(Problem("multicloud_storage.E008", f"Option 'retries' must be an integer >= 0, not {retries!r}."))
+        problems.append(
+            Problem("multicloud_storage.E008", f"Option 'retries' must be an integer >= 0, not {retries!r}.")
+        )
     for key in ("s3", "azure"):
         if not isinstance(raw.get(key), Mapping):
             problems.append(Problem("multicloud_storage.E009", f"Option {key!r} must be a dict of keyword arguments."))
@@ -230,6 +236,16 @@ def find_problems(raw: Mapping[str, Any]) -> list[Problem]:
 
     clouds = MODES[mode]
     s3, azure = raw["s3"], raw["azure"]
+    for key, cloud_options in (("file_overwrite", s3), ("overwrite_files", azure)):
+        if key in cloud_options:
+            problems.append(
+                Problem(
+                    "multicloud_storage.W005",
+                    f"The {'s3' if cloud_options is s3 else 'azure'} option {key!r} is not used: names are chosen "
+                    "for every cloud at once.",
+                    "Use the storage's own option file_overwrite (default False: Django's no-overwrite rule).",
+                )
+            )
     if "s3" in clouds and (s3.get("gzip") or _setting("AWS_IS_GZIPPED")):
         problems.append(
             Problem(
@@ -238,9 +254,12 @@ def find_problems(raw: Mapping[str, Any]) -> list[Problem]:
                 "Remove gzip (and AWS_IS_GZIPPED); compress before saving if you need it.",
             )
         )
-    if "s3" in clouds and (s3.get("custom_domain") or _setting("AWS_S3_CUSTOM_DOMAIN")) and not (
-        s3.get("cloudfront_key") or _setting("AWS_CLOUDFRONT_KEY")
-    ) and s3.get("querystring_auth", _setting("AWS_QUERYSTRING_AUTH")) is not False:
+    if (
+        "s3" in clouds
+        and (s3.get("custom_domain") or _setting("AWS_S3_CUSTOM_DOMAIN"))
+        and not (s3.get("cloudfront_key") or _setting("AWS_CLOUDFRONT_KEY"))
+        and s3.get("querystring_auth", _setting("AWS_QUERYSTRING_AUTH")) is not False
+    ):
         problems.append(
             Problem(
                 "multicloud_storage.W002",
@@ -275,8 +294,13 @@ def find_problems(raw: Mapping[str, Any]) -> list[Problem]:
                     "(an azure-core TokenCredential, or 'default' for DefaultAzureCredential).",
                 )
             )
-        if not (azure.get("account_name") or azure.get("account_url") or azure.get("connection_string")
-                or _setting("AZURE_ACCOUNT_NAME") or _setting("AZURE_CONNECTION_STRING")):
+        if not (
+            azure.get("account_name")
+            or azure.get("account_url")
+            or azure.get("connection_string")
+            or _setting("AZURE_ACCOUNT_NAME")
+            or _setting("AZURE_CONNECTION_STRING")
+        ):
             problems.append(
                 Problem(
                     "multicloud_storage.E010",
@@ -371,9 +395,7 @@ def check_expire(expire: object) -> int:
 def check_method(method: str | None) -> str:
     method = (method or "GET").upper()
     if method not in HTTP_METHODS:
-        raise ValueError(
-            f"URLs are for reading: http_method must be GET or HEAD, not {method!r} (write with save())."
-        )
+        raise ValueError(f"URLs are for reading: http_method must be GET or HEAD, not {method!r} (write with save()).")
     return method
 
 
@@ -389,13 +411,24 @@ def scope_of(cloud: str, options: Options) -> str:
     """A short, secret-free id of where a cloud's files live (shared health keys, tokens)."""
     if cloud == "s3":
         s3 = options.s3
-        parts = [s3.get("endpoint_url") or "", s3.get("bucket_name") or _setting("AWS_STORAGE_BUCKET_NAME") or "",
-                 s3.get("location") or ""]
+        parts = [
+            s3.get("endpoint_url") or "",
+            s3.get("bucket_name") or _setting("AWS_STORAGE_BUCKET_NAME") or "",
+            s3.get("location") or "",
+        ]
     else:
         azure = options.azure
         connection = azure.get("connection_string") or _setting("AZURE_CONNECTION_STRING") or ""
-        account = (azure.get("account_url") or azure.get("account_name") or _setting("AZURE_ACCOUNT_NAME")
-                   or _connection_field(connection, "BlobEndpoint") or _connection_field(connection, "AccountName"))
-        parts = [account or "", azure.get("azure_container") or _setting("AZURE_CONTAINER") or "",
-                 azure.get("location") or ""]
+        account = (
+            azure.get("account_url")
+            or azure.get("account_name")
+            or _setting("AZURE_ACCOUNT_NAME")
+            or _connection_field(connection, "BlobEndpoint")
+            or _connection_field(connection, "AccountName")
+        )
+        parts = [
+            account or "",
+            azure.get("azure_container") or _setting("AZURE_CONTAINER") or "",
+            azure.get("location") or "",
+        ]
     return f"{cloud}:" + hashlib.sha256("\0".join(map(str, parts)).encode()).hexdigest()[:16]

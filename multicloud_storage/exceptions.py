@@ -5,7 +5,14 @@ from __future__ import annotations
 import logging
 import re
 
-__all__ = ["NoReplicaAvailable", "ReplicaWriteError", "CredentialsUnavailable", "Stalled", "ContentMismatch", "describe"]
+__all__ = [
+    "NoReplicaAvailable",
+    "ReplicaWriteError",
+    "CredentialsUnavailable",
+    "Stalled",
+    "ContentMismatch",
+    "describe",
+]
 
 # Query parameters and connection-string fields that carry a secret.
 _SECRET_PATTERNS = [

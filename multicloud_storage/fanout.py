@@ -18,6 +18,8 @@ probed, and one found down (or past a deadline) is given up on while the others 
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import io
 import os
 import stat
@@ -108,7 +110,7 @@ class SpoolSource(Source):
     """Content read once, in the saving thread, into a temporary file that uploads read behind it."""
 
     def __init__(self, head: bytes, chunks: Iterator[bytes | str], declared: int | None, text: bool) -> None:
-        self._file = tempfile.TemporaryFile(prefix="multicloud-")
+        self._file = tempfile.TemporaryFile(prefix="multicloud-")  # noqa: SIM115 - closed by close()
         self._fd = self._file.fileno()
         self._chunks = chunks
         self._declared = declared
@@ -203,7 +205,11 @@ def _stream_source(content: Any, declared: int | None) -> Source:
     if hasattr(content, "chunks"):
         chunks: Iterator[bytes | str] = iter(content.chunks(READ_CHUNK))
     else:
-        chunks = iter(lambda: content.read(READ_CHUNK), b"")  # type: ignore[no-any-return]
+
+        def read() -> bytes | str:
+            return content.read(READ_CHUNK)  # type: ignore[no-any-return]
+
+        chunks = iter(read, b"")
     head = bytearray()
     text: bool | None = None
     for chunk in chunks:
@@ -231,8 +237,9 @@ class Outcome:
 class Upload:
     """One cloud's upload of one source: a single request, or parts then a commit."""
 
-    def __init__(self, cloud: Cloud, name: str, options: Any, source: Source, *, create_only: bool,
-                 timeouts: Timeouts) -> None:
+    def __init__(
+        self, cloud: Cloud, name: str, options: Any, source: Source, *, create_only: bool, timeouts: Timeouts
+    ) -> None:
         self.cloud, self.name, self.options, self.source = cloud, name, options, source
         self.create_only = create_only
         self._timeouts = timeouts
@@ -348,10 +355,8 @@ class Upload:
 
             def abort() -> None:
                 wait(pending)
-                try:
+                with contextlib.suppress(Exception):  # best effort; the repair command aborts stale uploads
                     self.cloud.abort_parts(self.name, handle)
-                except Exception:  # noqa: BLE001 - best effort; the repair command aborts stale uploads
-                    pass
 
             self.cloud.pool.submit(abort)
 
@@ -406,12 +411,13 @@ def fan_out(
         for upload in uploads:
             for future, kind in list(upload.inflight.items()):
                 if kind == "final":
-                    future.add_done_callback(lambda f, u=upload: late(u, f))
+                    future.add_done_callback(functools.partial(late, upload))
     return {upload.cloud.name: upload.outcome or Outcome() for upload in uploads}
 
 
-def _watch(active: list[Upload], failover_after: float, is_down: Callable[[str], bool],
-           suspect: Callable[[str], None]) -> None:
+def _watch(
+    active: list[Upload], failover_after: float, is_down: Callable[[str], bool], suspect: Callable[[str], None]
+) -> None:
     now = time.monotonic()
     for upload in active:
         if upload.outcome is not None or not upload.inflight:

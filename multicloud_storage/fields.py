@@ -8,7 +8,7 @@ storage in ``.url``, ``.open()`` and ``.size``, so no URL ever points at a copy 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from django.core import checks
 from django.core.exceptions import ValidationError
@@ -54,7 +54,7 @@ class MirroredFileMixin:
     _committed: bool
 
     def _locations(self) -> MirrorLocations | None:
-        return getattr(self.instance, self.field._mirror_location_attname)  # type: ignore[attr-defined]
+        return cast("MirrorLocations | None", getattr(self.instance, self.field._mirror_location_attname))
 
     def _kwargs(self) -> dict[str, Any]:
         return {"locations": self._locations()} if isinstance(self.storage, MultiCloudStorage) else {}
@@ -62,14 +62,14 @@ class MirroredFileMixin:
     @property
     def url(self) -> str:
         self._require_file()  # type: ignore[attr-defined]
-        return self.storage.url(self.name, **self._kwargs())
+        return str(self.storage.url(self.name, **self._kwargs()))
 
     @property
     def size(self) -> int:
         self._require_file()  # type: ignore[attr-defined]
         if not self._committed:
-            return self.file.size
-        return self.storage.size(self.name, **self._kwargs())
+            return int(self.file.size)
+        return int(self.storage.size(self.name, **self._kwargs()))
 
     def _get_file(self) -> Any:
         self._require_file()  # type: ignore[attr-defined]
@@ -77,7 +77,7 @@ class MirroredFileMixin:
             self._file = self.storage.open(self.name, "rb", **self._kwargs())
         return self._file
 
-    file = property(_get_file, FieldFile._set_file, FieldFile._del_file)
+    file = property(_get_file, FieldFile._set_file, FieldFile._del_file)  # type: ignore[attr-defined]
 
     def open(self, mode: str = "rb") -> Any:
         self._require_file()  # type: ignore[attr-defined]
@@ -102,7 +102,7 @@ class MirroredFileMixin:
         else:
             self.name, locations = self.storage.save(name, content, max_length=self.field.max_length), None
         setattr(self.instance, self.field.attname, self.name)
-        setattr(self.instance, self.field._mirror_location_attname, _parse(locations))  # type: ignore[attr-defined]
+        setattr(self.instance, self.field._mirror_location_attname, _parse(locations))
         self._committed = True
         if save:
             self.instance.save()
@@ -111,7 +111,7 @@ class MirroredFileMixin:
 
     def delete(self, save: bool = True) -> None:
         super().delete(save=False)  # type: ignore[misc]
-        setattr(self.instance, self.field._mirror_location_attname, None)  # type: ignore[attr-defined]
+        setattr(self.instance, self.field._mirror_location_attname, None)
         if save:
             self.instance.save()
 
@@ -133,7 +133,7 @@ def _mirrored_class(base: type) -> type:
     return _MIRRORED[base]
 
 
-class MirrorLocationField(models.CharField):
+class MirrorLocationField(models.CharField):  # type: ignore[type-arg]  # its value is a MirrorLocations
     """Which clouds hold the file of ``file_field``: a MirrorLocations set, or None (NULL) when unknown."""
 
     description = "Clouds holding a copy of a file"
@@ -149,7 +149,13 @@ class MirrorLocationField(models.CharField):
 
     def deconstruct(self) -> Any:
         name, path, args, kwargs = super().deconstruct()
-        for key, default in (("max_length", 32), ("null", True), ("blank", True), ("editable", False), ("default", None)):
+        for key, default in (
+            ("max_length", 32),
+            ("null", True),
+            ("blank", True),
+            ("editable", False),
+            ("default", None),
+        ):
             if kwargs.get(key, default) == default:
                 kwargs.pop(key, None)
         kwargs["file_field"] = self.file_field
@@ -217,7 +223,9 @@ class MirrorLocationField(models.CharField):
         target = self._target()
         if target is not None:
             file = getattr(model_instance, target.attname)
-            if file and not file._committed:
+            if not file:
+                setattr(model_instance, self.attname, None)  # no file (cleared): no copies to record
+            elif not file._committed:
                 target.pre_save(model_instance, add)
         return super().pre_save(model_instance, add)
 

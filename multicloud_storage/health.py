@@ -75,7 +75,9 @@ class SharedCache:
             self._paused_until = time.monotonic() + CACHE_PAUSE
             if not self._warned:
                 self._warned = True
-                logger.warning("Shared cache %r unreachable, health is not shared for now: %s", self.alias, describe(exc))
+                logger.warning(
+                    "Shared cache %r unreachable, health is not shared for now: %s", self.alias, describe(exc)
+                )
             return default
         if self._warned:
             self._warned = False
@@ -178,9 +180,9 @@ class Health:
         try:
             self._probe()
         except Exception as exc:  # noqa: BLE001 - the verdict
-            if isinstance(exc, TimeoutError) or "timeout" in type(exc).__name__.lower():
-                if self._answered_at >= started:  # slow, not out: other requests succeeded meanwhile
-                    return
+            timed_out = isinstance(exc, TimeoutError) or "timeout" in type(exc).__name__.lower()
+            if timed_out and self._answered_at >= started:  # slow, not out: other requests succeeded meanwhile
+                return
             self.mark_down(exc)
         else:
             self._set(True, "", time.time(), publish=True, force_publish=True)

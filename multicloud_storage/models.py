@@ -23,7 +23,9 @@ class MissingReplica(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["scope", "cloud", "name"], name="multicloud_missing_replica_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "cloud", "name"], name="multicloud_missing_replica_unique")
+        ]
         ordering = ["created_at"]
 
     def __str__(self) -> str:
@@ -54,7 +56,9 @@ class PendingDelete(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["scope", "cloud", "name"], name="multicloud_pending_delete_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "cloud", "name"], name="multicloud_pending_delete_unique")
+        ]
         ordering = ["created_at"]
 
     def __str__(self) -> str:
@@ -63,7 +67,9 @@ class PendingDelete(models.Model):
     @classmethod
     def record(cls, scope: str, cloud: str, name: str, reason: str, written_before: datetime | None = None) -> None:
         cls.objects.update_or_create(
-            scope=scope, cloud=cloud, name=name,
+            scope=scope,
+            cloud=cloud,
+            name=name,
             defaults={"reason": reason[:500], "written_before": written_before or timezone.now()},
         )
 

@@ -47,7 +47,9 @@ def canonical(name: object, prefix_bytes: int = 0) -> str:
         if _is_noncharacter(char):
             raise _refuse(name, "contains Unicode noncharacters")
     validate_file_name(name, allow_relative_path=True)  # Django's rules: no '..' segment, no absolute path
-    key = clean_name(name)  # the normalisation django-storages applies in both clouds ('a//b' -> 'a/b', '\\' -> '/')
+    key = str(
+        clean_name(name)
+    )  # the normalisation django-storages applies in both clouds ('a//b' -> 'a/b', '\\' -> '/')
     if not key or key.endswith("/"):
         raise _refuse(name, "names a directory, not a file")
     if key.startswith("/"):
@@ -65,6 +67,12 @@ def canonical(name: object, prefix_bytes: int = 0) -> str:
 def is_plain(name: str) -> bool:
     """True for a name that joins its location unchanged (a canonical one): no safe_join needed for its key."""
     return bool(name) and not (
-        name[0] == "/" or name.startswith("./") or name.endswith(("/", "/.")) or name == "."
-        or "\\" in name or ".." in name or "//" in name or "/./" in name
+        name[0] == "/"
+        or name.startswith("./")
+        or name.endswith(("/", "/."))
+        or name == "."
+        or "\\" in name
+        or ".." in name
+        or "//" in name
+        or "/./" in name
     )

@@ -22,7 +22,7 @@ import logging
 import math
 import time
 from collections.abc import Collection
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 from urllib.parse import quote, unquote, urlsplit
 
 from django.conf import settings
@@ -106,8 +106,13 @@ def read_token(token: str) -> Link:
     expires, bits, name, *rest = fields
     alias = rest[0] if rest else "default"
     parameters = rest[1] if len(rest) > 1 else None
-    if (type(expires) is not int or type(bits) is not int or not isinstance(name, str) or not isinstance(alias, str)
-            or not (parameters is None or isinstance(parameters, dict))):
+    if (
+        type(expires) is not int
+        or type(bits) is not int
+        or not isinstance(name, str)
+        or not isinstance(alias, str)
+        or not (parameters is None or isinstance(parameters, dict))
+    ):
         raise ValueError("not a link")
     locations = None if bits == 0 else frozenset(cloud for cloud, bit in BITS.items() if bits & bit)
     return Link(alias, name, locations, expires, parameters)
@@ -117,8 +122,12 @@ def read_token(token: str) -> Link:
 
 
 def link(
-    storage: MultiCloudStorage, name: str, expire: int | None, parameters: dict[str, str] | None,
-    http_method: str | None, locations: Collection[str] | None,
+    storage: MultiCloudStorage,
+    name: str,
+    expire: int | None,
+    parameters: dict[str, str] | None,
+    http_method: str | None,
+    locations: Collection[str] | None,
 ) -> str:
     """The link url() returns in redirect mode; ``expire`` (else url_expire) is how long the link works."""
     options = storage.options
@@ -162,10 +171,12 @@ def _is_ours(backend: str) -> bool:
 
 
 def _storage(link: Link, request: HttpRequest, token: str, name: str) -> MultiCloudStorage:
-    backend = storages.backends.get(link.alias)  # another alias is never built: it may not even be able to
+    backend = cast(
+        "dict[str, Any] | None", storages.backends.get(link.alias)
+    )  # another alias is never built: it may not even be able to
     if not backend or not _is_ours(backend["BACKEND"]):
         raise _Refused("not the alias of a MultiCloudStorage")
-    storage: MultiCloudStorage = storages[link.alias]
+    storage = cast(MultiCloudStorage, storages[link.alias])
     tail = f"{token}/{name}"
     if not request.path.endswith(tail) or request.path[: -len(tail)] != mount_path(storage.options.redirect_base_url):
         raise _Refused("the storage's links are served at another path")
@@ -227,7 +238,7 @@ def _target(storage: MultiCloudStorage, link: Link, method: str) -> str:
 
 
 def _empty(response: HttpResponse) -> HttpResponse:
-    response._has_been_logged = True  # else django.request logs the path, and the token in it, at WARNING
+    setattr(response, "_has_been_logged", True)  # noqa: B010 - else django.request logs the path (the token) at WARNING
     return response
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
@@ -25,7 +25,8 @@ class MirroredField:
     def rows(self) -> models.QuerySet[Any]:
         """Rows that have a file."""
         manager = self.model._base_manager
-        return manager.exclude(**{self.field.attname: ""}).exclude(**{f"{self.field.attname}__isnull": True})
+        rows = manager.exclude(**{self.field.attname: ""}).exclude(**{f"{self.field.attname}__isnull": True})
+        return cast("models.QuerySet[Any]", rows)
 
 
 def unwrap(storage: Any) -> Any:

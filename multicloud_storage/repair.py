@@ -83,11 +83,20 @@ def copy_replica(storage: Any, name: str, source: str, target: str, stat: Stat) 
     """Copy ``name`` from ``source`` to ``target`` (create-if-absent); the error, or None when stored."""
     cloud = storage.clouds[target]
     reader = CloudSource(storage.clouds[source], name, stat.size)
-    upload = Upload(cloud, name, cloud.write_options(name, _Typed(stat.content_type)), reader,
-                    create_only=True, timeouts=storage._timeouts)
+    upload = Upload(
+        cloud,
+        name,
+        cloud.write_options(name, _Typed(stat.content_type)),
+        reader,
+        create_only=True,
+        timeouts=storage._timeouts,
+    )
     outcome = fan_out(
-        reader, [upload], failover_after=storage.options.failover_after,
-        is_down=lambda c: not storage.health[c].is_up(), suspect=lambda c: storage.health[c].suspect(),
+        reader,
+        [upload],
+        failover_after=storage.options.failover_after,
+        is_down=lambda c: not storage.health[c].is_up(),
+        suspect=lambda c: storage.health[c].suspect(),
     )[target]
     storage._note(target, outcome.error)
     return outcome.error
@@ -142,9 +151,7 @@ def repair_file(
     return report
 
 
-def _difference(
-    storage: Any, name: str, cloud: str, stat: Stat, ref: Stat, ref_md5: bytes | None, verify: str
-) -> str:
+def _difference(storage: Any, name: str, cloud: str, stat: Stat, ref: Stat, ref_md5: bytes | None, verify: str) -> str:
     if verify in ("size", "checksum") and stat.size != ref.size:
         return f"{stat.size} bytes, the reference copy has {ref.size}"
     if verify == "checksum" and ref_md5 is not None and md5_of(storage, cloud, name, stat) != ref_md5:
@@ -165,7 +172,12 @@ class RowRepair:
 
 
 def repair_row(
-    storage: Any, mirrored: MirroredField, pk: Any, *, verify: str = "size", dry_run: bool = False,
+    storage: Any,
+    mirrored: MirroredField,
+    pk: Any,
+    *,
+    verify: str = "size",
+    dry_run: bool = False,
     skip: Collection[str] = (),
 ) -> RowRepair | None:
     """Repair the file of one row and set its column to exactly the clouds holding it (compare-and-set)."""
@@ -200,15 +212,20 @@ class DeleteOutcome:
 
 
 def finish_pending_deletes(
-    storage: Any, *, dry_run: bool = False, skip: Collection[str] = (), include_unscoped: bool = False,
+    storage: Any,
+    *,
+    dry_run: bool = False,
+    skip: Collection[str] = (),
+    include_unscoped: bool = False,
     name: str | None = None,
 ) -> list[DeleteOutcome]:
     """Remove the copies deletes left behind (of every name, or of ``name``); a copy written after the delete
     was asked for is kept."""
     scopes = {storage.scopes[c]: c for c in storage.clouds if c not in skip}
-    rows = PendingDelete.objects.filter(models.Q(scope__in=list(scopes)) | (
-        models.Q(scope="", cloud__in=list(scopes.values())) if include_unscoped else models.Q(pk__in=[])
-    ))
+    rows = PendingDelete.objects.filter(
+        models.Q(scope__in=list(scopes))
+        | (models.Q(scope="", cloud__in=list(scopes.values())) if include_unscoped else models.Q(pk__in=[]))
+    )
     if name is not None:
         rows = rows.filter(name=name)
     outcomes = []
@@ -239,7 +256,8 @@ def finish_pending_deletes(
 def recorded_names(storage: Any, skip: Collection[str] = ()) -> Iterable[str]:
     """Names with a missing copy recorded for a cloud of this storage (saves of any model, or none)."""
     scopes = [storage.scopes[c] for c in storage.clouds if c not in skip]
-    return MissingReplica.objects.filter(scope__in=scopes).values_list("name", flat=True).distinct().iterator()
+    names: Iterable[str] = MissingReplica.objects.filter(scope__in=scopes).values_list("name", flat=True).distinct()
+    return names
 
 
 def backlog(storage: Any) -> dict[str, Any]:
@@ -255,8 +273,10 @@ def backlog(storage: Any) -> dict[str, Any]:
         models_backlog[mirrored.label] = {
             "rows": rows.count(),
             "unknown": rows.filter(**{f"{mirrored.column}__isnull": True}).count(),
-            **{f"missing_{cloud}": known.exclude(**{f"{mirrored.column}__contains": cloud}).count()
-               for cloud in storage.clouds},
+            **{
+                f"missing_{cloud}": known.exclude(**{f"{mirrored.column}__contains": cloud}).count()
+                for cloud in storage.clouds
+            },
         }
     return {
         "models": models_backlog,

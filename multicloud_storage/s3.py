@@ -29,8 +29,16 @@ _DOWNLOAD_CHUNK = 1024 * 1024
 # Errors that say the account cannot authenticate, whatever the object: the cloud is down for us.
 _ACCOUNT_CODES = frozenset(
     {
-        "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "TokenRefreshRequired", "InvalidToken",
-        "AccountProblem", "AllAccessDisabled", "InvalidSecurity", "RequestTimeTooSkewed", "NotSignedUp",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "TokenRefreshRequired",
+        "InvalidToken",
+        "AccountProblem",
+        "AllAccessDisabled",
+        "InvalidSecurity",
+        "RequestTimeTooSkewed",
+        "NotSignedUp",
     }
 )
 _OUTAGE_CODES = frozenset({"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "NoSuchBucket"})
@@ -82,7 +90,7 @@ def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-class S3Cloud(Cloud, S3Storage):
+class S3Cloud(Cloud, S3Storage):  # type: ignore[misc]  # django-storages ships no types
     name = "s3"
 
     def __init__(self, *, timeouts: Timeouts, credentials_backoff: float = 30.0, **settings: Any) -> None:
@@ -210,7 +218,9 @@ class S3Cloud(Cloud, S3Storage):
         """
         self._credentials.get(retry=True)
         try:
-            self._client_with("_probe_client", self._probe_config).get_object(Bucket=self.bucket_name, Key=self.key(PROBE_KEY), Range="bytes=0-0")
+            self._client_with("_probe_client", self._probe_config).get_object(
+                Bucket=self.bucket_name, Key=self.key(PROBE_KEY), Range="bytes=0-0"
+            )
         except ClientError as exc:
             if _code(exc) in ("NoSuchKey", "AccessDenied", "InvalidRange") or _status(exc) == 404:
                 return
@@ -228,7 +238,9 @@ class S3Cloud(Cloud, S3Storage):
         return str(response.get("ETag", ""))
 
     def start_parts(self, name: str, options: dict[str, Any]) -> str:
-        return str(self.client.create_multipart_upload(Bucket=self.bucket_name, Key=self.key(name), **options)["UploadId"])
+        return str(
+            self.client.create_multipart_upload(Bucket=self.bucket_name, Key=self.key(name), **options)["UploadId"]
+        )
 
     def put_part(self, name: str, handle: str, number: int, data: bytes) -> dict[str, Any]:
         response = self._client_with("_writer", self._write_config).upload_part(
@@ -254,7 +266,9 @@ class S3Cloud(Cloud, S3Storage):
         """Abort unfinished multipart uploads under ``location`` started before ``older_than`` (a killed save's)."""
         prefix = self.key(PROBE_KEY)[: -len(PROBE_KEY)]
         aborted = 0
-        for page in self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket_name, Prefix=prefix):
+        for page in self.client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self.bucket_name, Prefix=prefix
+        ):
             for upload in page.get("Uploads", ()):
                 if upload["Initiated"] < older_than:
                     self.client.abort_multipart_upload(
@@ -274,7 +288,9 @@ class S3Cloud(Cloud, S3Storage):
         etag = str(head.get("ETag", "")).strip('"')
         plain = head.get("ServerSideEncryption") != "aws:kms" and not head.get("SSECustomerAlgorithm")
         md5 = bytes.fromhex(etag) if plain and len(etag) == 32 and "-" not in etag else None
-        return Stat(int(head["ContentLength"]), head["LastModified"], md5, str(head.get("ETag", "")), head.get("ContentType"))
+        return Stat(
+            int(head["ContentLength"]), head["LastModified"], md5, str(head.get("ETag", "")), head.get("ContentType")
+        )
 
     def read_range(self, name: str, offset: int, length: int) -> bytes:
         key = self.key(name)
@@ -300,9 +316,7 @@ class S3Cloud(Cloud, S3Storage):
 
     # URLs: SigV4 query signing in plain hmac, on the endpoint botocore resolves once ---------------
 
-    def sign_url(
-        self, name: str, expire: int, parameters: dict[str, str] | None = None, method: str = "GET"
-    ) -> str:
+    def sign_url(self, name: str, expire: int, parameters: dict[str, str] | None = None, method: str = "GET") -> str:
         query = self._response_query(parameters) if parameters else ""
         if self.custom_domain:
             return str(S3Storage.url(self, name, parameters=parameters, expire=expire))  # CloudFront or plain
@@ -310,8 +324,10 @@ class S3Cloud(Cloud, S3Storage):
         path = prefix + quote(self.key(name), safe="/~")
         if not self.querystring_auth:
             if query:
-                raise ValueError("S3 applies response overrides (parameters) only to signed URLs: "
-                                 "this bucket is configured public (querystring_auth=False).")
+                raise ValueError(
+                    "S3 applies response overrides (parameters) only to signed URLs: "
+                    "this bucket is configured public (querystring_auth=False)."
+                )
             return f"{scheme}://{host}{path}"
         credentials = self._credentials.get()
         amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())

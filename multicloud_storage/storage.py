@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import logging
+import sys
 import tempfile
 import threading
 import time
@@ -35,7 +37,14 @@ from storages.utils import get_available_overwrite_name
 from . import conf, signals
 from .azure import AzureCloud
 from .cloud import Cloud, Fault, Timeouts
-from .exceptions import ContentMismatch, CredentialsUnavailable, NoReplicaAvailable, ReplicaWriteError, Stalled, describe
+from .exceptions import (
+    ContentMismatch,
+    CredentialsUnavailable,
+    NoReplicaAvailable,
+    ReplicaWriteError,
+    Stalled,
+    describe,
+)
 from .fanout import Outcome, Source, Upload, fan_out, open_source
 from .health import CloudStatus, Health, SharedCache
 from .names import MAX_KEY_BYTES, canonical
@@ -56,7 +65,7 @@ class _Taken(Storage):
 
     def __init__(self, taken: Collection[str], alternative: Callable[[str, str], str]) -> None:
         self._taken = taken
-        self.get_alternative_name = alternative  # type: ignore[method-assign]
+        self.get_alternative_name = alternative  # type: ignore[method-assign, assignment]
 
     def exists(self, name: str) -> bool:
         return name in self._taken
@@ -93,6 +102,8 @@ class _Decision:
 
 class MultiCloudStorage(Storage):
     """A Django storage that mirrors files to S3 and/or Azure and serves them from a healthy copy."""
+
+    _constructor_args: tuple[tuple[Any, ...], dict[str, Any]]
 
     def __new__(cls, *args: Any, **kwargs: Any) -> MultiCloudStorage:
         obj = super().__new__(cls)
@@ -162,7 +173,11 @@ class MultiCloudStorage(Storage):
             for key, value in kwargs.items()
         }
         cls = type(self)
-        path = "multicloud_storage.MultiCloudStorage" if cls is MultiCloudStorage else f"{cls.__module__}.{cls.__qualname__}"
+        path = (
+            "multicloud_storage.MultiCloudStorage"
+            if cls is MultiCloudStorage
+            else f"{cls.__module__}.{cls.__qualname__}"
+        )
         return path, args, kwargs
 
     def health_status(self) -> list[CloudStatus]:
@@ -196,7 +211,9 @@ class MultiCloudStorage(Storage):
             saved = self._store(name, content, source, targets, errors, max_length)
         finally:
             source.close()
-        missed = {cloud: errors.get(cloud, "background mirror") for cloud in self.clouds if cloud not in saved.locations}
+        missed = {
+            cloud: errors.get(cloud, "background mirror") for cloud in self.clouds if cloud not in saved.locations
+        }
         self._record_save(saved, missed)
         if missed and schedule and self.uses_tasks:
             from .tasks import schedule_repair
@@ -209,8 +226,15 @@ class MultiCloudStorage(Storage):
         """Copies are made (and deletes finished) by tasks: ``repair="task"`` or ``mirror="background"``."""
         return self.options.repair == "task" or self.options.mirror == "background"
 
-    def _store(self, name: str, content: Any, source: Source, targets: list[str], errors: dict[str, str],
-               max_length: int | None) -> SavedFile:
+    def _store(
+        self,
+        name: str,
+        content: Any,
+        source: Source,
+        targets: list[str],
+        errors: dict[str, str],
+        max_length: int | None,
+    ) -> SavedFile:
         """Upload under the first free name; a name taken in any cloud is given up and the next one tried."""
         overwrite = self.options.file_overwrite
         taken: set[str] = set()
@@ -218,14 +242,18 @@ class MultiCloudStorage(Storage):
             candidate = self._reserve(name, max_length, taken)
             decision = _Decision()
             try:
-                outcomes = self._upload(candidate, content, source, targets, create_only=not overwrite, decision=decision)
+                outcomes = self._upload(
+                    candidate, content, source, targets, create_only=not overwrite, decision=decision
+                )
             except BaseException:
                 decision.decide(kept=False)
                 raise
             finally:
                 self._release(candidate)
             stored = [cloud for cloud, outcome in outcomes.items() if outcome.error is None]
-            conflicts = [cloud for cloud, o in outcomes.items() if o.error and self._fault(cloud, o.error) is Fault.EXISTS]
+            conflicts = [
+                cloud for cloud, o in outcomes.items() if o.error and self._fault(cloud, o.error) is Fault.EXISTS
+            ]
             failed = {cloud: o for cloud, o in outcomes.items() if o.error and cloud not in conflicts}
             errors.update({cloud: describe(outcome.error) for cloud, outcome in failed.items() if outcome.error})
             for cloud in failed:
@@ -251,7 +279,9 @@ class MultiCloudStorage(Storage):
             return SavedFile(candidate, frozenset(stored))
         raise ReplicaWriteError(name, {**errors, "names": f"{NAME_ATTEMPTS} names tried were all taken"})
 
-    def _still_ours(self, name: str, stored: list[str], outcomes: dict[str, Outcome], errors: dict[str, str]) -> list[str]:
+    def _still_ours(
+        self, name: str, stored: list[str], outcomes: dict[str, Outcome], errors: dict[str, str]
+    ) -> list[str]:
         """With file_overwrite, the clouds that still hold this save's version once every cloud took it.
 
         Another process saving the same name at the same moment may have overwritten one cloud after us:
@@ -294,11 +324,18 @@ class MultiCloudStorage(Storage):
             self._reserved.discard(name)
             self._names_free.notify_all()
 
-    def _upload(self, name: str, content: Any, source: Source, targets: list[str], *, create_only: bool,
-                decision: _Decision) -> dict[str, Outcome]:
+    def _upload(
+        self, name: str, content: Any, source: Source, targets: list[str], *, create_only: bool, decision: _Decision
+    ) -> dict[str, Outcome]:
         uploads = [
-            Upload(self.clouds[c], name, self.clouds[c].write_options(name, content), source,
-                   create_only=create_only, timeouts=self._timeouts)
+            Upload(
+                self.clouds[c],
+                name,
+                self.clouds[c].write_options(name, content),
+                source,
+                create_only=create_only,
+                timeouts=self._timeouts,
+            )
             for c in targets
         ]
 
@@ -309,9 +346,13 @@ class MultiCloudStorage(Storage):
                 self._remove_own(name, [upload.cloud.name])
 
         outcomes = fan_out(
-            source, uploads, failover_after=self.options.failover_after,
-            is_down=lambda cloud: not self.health[cloud].is_up(), suspect=lambda cloud: self.health[cloud].suspect(),
-            late=late, answered=lambda cloud: self.health[cloud].mark_up(),
+            source,
+            uploads,
+            failover_after=self.options.failover_after,
+            is_down=lambda cloud: not self.health[cloud].is_up(),
+            suspect=lambda cloud: self.health[cloud].suspect(),
+            late=late,
+            answered=lambda cloud: self.health[cloud].mark_up(),
         )
         for cloud, outcome in outcomes.items():
             self._note(cloud, outcome.error)
@@ -342,10 +383,12 @@ class MultiCloudStorage(Storage):
         limit = MAX_KEY_BYTES - self._prefix_bytes
         max_length = min(max_length, limit) if max_length else limit
         if self.options.file_overwrite:
-            return get_available_overwrite_name(name, max_length)
-        return super().get_available_name(name, max_length=max_length)
+            available = str(get_available_overwrite_name(name, max_length))
+        else:
+            available = super().get_available_name(name, max_length=max_length)
+        return canonical(available, self._prefix_bytes)  # never a name save() would refuse
 
-    def _save(self, name: str, content: File) -> str:
+    def _save(self, name: str, content: File[Any]) -> str:
         return self.save(name, content)
 
     # Reads ------------------------------------------------------------------------------------
@@ -409,16 +452,18 @@ class MultiCloudStorage(Storage):
                 start_next()
         if errors:
             raise NoReplicaAvailable(name, errors)
-        raise FileNotFoundError(f"{name!r} does not exist in any cloud ({', '.join(c.name for c in self._holders(locations))}).")
+        raise FileNotFoundError(
+            f"{name!r} does not exist in any cloud ({', '.join(c.name for c in self._holders(locations))})."
+        )
 
-    def open(self, name: str, mode: str = "rb", *, locations: Collection[str] | None = None) -> File:
+    def open(self, name: str, mode: str = "rb", *, locations: Collection[str] | None = None) -> File[Any]:
         """Download from the first holder that answers (hedged); a holder failing mid-way moves to the next."""
         if set(mode) & set("wax+"):
             raise ValueError(f"MultiCloudStorage opens files for reading only (mode {mode!r}); write with save().")
         tried: list[str] = []
         while True:
             cloud, (size, chunks) = self._first_answer(name, lambda c: c.open_stream(name), locations, skip=tried)
-            spooled = tempfile.SpooledTemporaryFile(max_size=2 * 1024 * 1024, prefix="multicloud-")
+            spooled = tempfile.SpooledTemporaryFile(max_size=2 * 1024 * 1024, prefix="multicloud-")  # noqa: SIM115
             try:
                 for chunk in chunks:
                     spooled.write(chunk)
@@ -433,11 +478,15 @@ class MultiCloudStorage(Storage):
                 tried.append(cloud.name)
                 continue
             spooled.seek(0)
-            file = File(spooled, name=name)
+            if "b" in mode:
+                file: File[Any] = File(spooled, name=name)
+            else:  # text mode reads text, as S3Storage and Django's own storages do
+                raw = spooled if sys.version_info >= (3, 11) else spooled._file  # 3.10's is not an IOBase
+                file = File(io.TextIOWrapper(raw, encoding="utf-8"), name=name)  # type: ignore[arg-type]
             file.mode = mode
             return file
 
-    def _open(self, name: str, mode: str = "rb") -> File:
+    def _open(self, name: str, mode: str = "rb") -> File[Any]:
         return self.open(name, mode)
 
     def size(self, name: str, *, locations: Collection[str] | None = None) -> int:
@@ -519,7 +568,7 @@ class MultiCloudStorage(Storage):
 
     # URLs -------------------------------------------------------------------------------------
 
-    def url(
+    def url(  # type: ignore[override]  # django-storages' signature, keyword-only locations
         self,
         name: str,
         expire: int | None = None,
@@ -553,8 +602,11 @@ class MultiCloudStorage(Storage):
                 continue
             if cloud not in up and time.monotonic() - self._warned_all_down > 60:
                 self._warned_all_down = time.monotonic()  # once a minute, not once per URL
-                logger.warning("Every cloud holding %r is marked down; handing out a %s URL anyway "
-                               "(logged once a minute).", name, cloud.name)
+                logger.warning(
+                    "Every cloud holding %r is marked down; handing out a %s URL anyway (logged once a minute).",
+                    name,
+                    cloud.name,
+                )
             return url
         if not holders:
             raise NoReplicaAvailable(name, reason="no cloud of the mode holds it")

@@ -42,7 +42,11 @@ def _storage(alias: str) -> Any:
 
 @task()
 def repair_file(
-    storage_alias: str, name: str, model: str | None = None, pk: Any = None, field: str | None = None,
+    storage_alias: str,
+    name: str,
+    model: str | None = None,
+    pk: Any = None,
+    field: str | None = None,
     attempt: int = 0,
 ) -> dict[str, Any]:
     """Finish the pending deletes of ``name``, then give every cloud of the mode a verified copy of it (and the
@@ -72,19 +76,26 @@ def repair_file(
         left = left or PendingDelete.objects.filter(scope__in=scopes, name=name).exists()
     if left:
         delay = BACKOFF[min(attempt, len(BACKOFF) - 1)]
-        logger.info("Repair of %r not finished (clouds down: %s); retrying in %d s.", name, ", ".join(down) or "none", delay)
+        logger.info(
+            "Repair of %r not finished (clouds down: %s); retrying in %d s.", name, ", ".join(down) or "none", delay
+        )
         repair_file.using(run_after=timezone.now() + timedelta(seconds=delay)).enqueue(
             storage_alias, name, model, pk, field, attempt + 1
         )
     return {"name": name, "holders": holders, "down": down, "finished": not left, "attempt": attempt}
 
 
-def schedule_repair(storage: Any, name: str, model: str | None = None, pk: Any = None, field: str | None = None) -> None:
+def schedule_repair(
+    storage: Any, name: str, model: str | None = None, pk: Any = None, field: str | None = None
+) -> None:
     """Enqueue ``repair_file`` once the current transaction commits (at once outside one)."""
     alias = storage.alias
     if alias is None:
-        logger.warning("Cannot enqueue the repair of %r: the storage is not configured in STORAGES (it stays "
-                       "recorded for manage.py multicloud_sync).", name)
+        logger.warning(
+            "Cannot enqueue the repair of %r: the storage is not configured in STORAGES (it stays "
+            "recorded for manage.py multicloud_sync).",
+            name,
+        )
         return
     pk = json.loads(json.dumps(pk, default=str))  # task arguments are JSON
 
@@ -94,8 +105,9 @@ def schedule_repair(storage: Any, name: str, model: str | None = None, pk: Any =
         except Exception as exc:  # noqa: BLE001 - the work stays recorded for multicloud_sync
             from .exceptions import describe
 
-            logger.error("Could not enqueue the repair of %r (it stays recorded for multicloud_sync): %s",
-                         name, describe(exc))
+            logger.error(
+                "Could not enqueue the repair of %r (it stays recorded for multicloud_sync): %s", name, describe(exc)
+            )
 
     from .models import MissingReplica
 

@@ -463,6 +463,7 @@ class FaultProxy:
         self.mode = "pass"
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
+        self._held: socket.socket | None = None  # holds the port while refusing
         self._connections: set[socket.socket] = set()
         self._rules: list[Rule] = []
         self._stopped = False
@@ -481,6 +482,20 @@ class FaultProxy:
         listener.listen(128)
         self._listener = listener
 
+    def _hold(self, port: int) -> socket.socket:
+        """Bind ``port`` without listening. The closed listener lingers until the accept loop's select() returns
+        (at most 50 ms): retry until then."""
+        held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        for _ in range(50):
+            try:
+                held.bind((self.host, port))
+                return held
+            except OSError:
+                time.sleep(0.01)
+        held.bind((self.host, port))  # the error, if the port is really taken
+        return held
+
     def set(self, mode: str) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; use one of {MODES}")
@@ -491,10 +506,16 @@ class FaultProxy:
                     _reset(conn)
                 self._connections.clear()
             if mode == "refuse" and self._listener is not None:
+                # A bound socket that does not listen: connections are refused, and the port stays ours (no
+                # other process can take it before heal() listens on it again).
                 self._listener.close()
                 self._listener = None
+                self._held = self._hold(self.port)
             elif mode != "refuse" and self._listener is None:
                 self._listen(self.port)
+                if self._held is not None:
+                    self._held.close()
+                    self._held = None
 
     def answer(
         self,
@@ -546,6 +567,9 @@ class FaultProxy:
         with self._lock:
             self._rules.clear()
         self.set("refuse")
+        if self._held is not None:
+            self._held.close()
+            self._held = None
 
     def _accept_loop(self) -> None:
         while not self._stopped:

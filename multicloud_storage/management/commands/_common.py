@@ -31,6 +31,9 @@ def probe_all(storage: MultiCloudStorage) -> dict[str, dict[str, Any]]:
     for cloud, health in storage.health.items():
         started = time.monotonic()
         up = health.probe_now()
-        result[cloud] = {"up": up, "reason": health.status().reason,
-                         "latency_ms": round((time.monotonic() - started) * 1000, 1)}
+        result[cloud] = {
+            "up": up,
+            "reason": health.status().reason,
+            "latency_ms": round((time.monotonic() - started) * 1000, 1),
+        }
     return result

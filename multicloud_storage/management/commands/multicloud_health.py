@@ -18,7 +18,9 @@ class Command(BaseCommand):
     help = "Probe every cloud of the storage and report the repair backlog (a monitoring check)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--storage", default="default", metavar="ALIAS", help="The STORAGES alias (default: default).")
+        parser.add_argument(
+            "--storage", default="default", metavar="ALIAS", help="The STORAGES alias (default: default)."
+        )
         parser.add_argument("--json", action="store_true", help="Print one JSON object, and nothing else.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -27,8 +29,10 @@ class Command(BaseCommand):
         left = repair.backlog(storage)
         models = left["models"]
         report = {"storage": options["storage"], "mode": storage.mode, "clouds": clouds, **left}
-        backlog = report["pending_deletes"] + report["missing_replicas"] + sum(
-            count for counts in models.values() for key, count in counts.items() if key != "rows"
+        backlog = (
+            report["pending_deletes"]
+            + report["missing_replicas"]
+            + sum(count for counts in models.values() for key, count in counts.items() if key != "rows")
         )
         up = [cloud for cloud, state in clouds.items() if state["up"]]
         status = 0 if len(up) == len(clouds) and not backlog else (2 if not up else 1)
@@ -48,6 +52,8 @@ class Command(BaseCommand):
         for label, counts in report["models"].items():
             missing = ", ".join(f"{k[8:]}: {v}" for k, v in counts.items() if k.startswith("missing_"))
             lines.append(f"  {label}: {counts['rows']} rows; missing a copy ({missing}); unknown: {counts['unknown']}")
-        lines.append(f"  Pending deletes: {report['pending_deletes']}; recorded missing copies: {report['missing_replicas']}")
+        lines.append(
+            f"  Pending deletes: {report['pending_deletes']}; recorded missing copies: {report['missing_replicas']}"
+        )
         lines.append(f"Status: {report['status']}")
         self.stdout.write("\n".join(lines))

@@ -49,8 +49,15 @@ class Summary:
     @property
     def clean(self) -> bool:
         planned = self.dry_run and (self.copies_made or self.columns_updated or self.deletes_finished)
-        return not (self.clouds_down or self.lost or self.divergent or self.copy_errors or self.deletes_left
-                    or self.unchecked or planned)
+        return not (
+            self.clouds_down
+            or self.lost
+            or self.divergent
+            or self.copy_errors
+            or self.deletes_left
+            or self.unchecked
+            or planned
+        )
 
     def as_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items()}
@@ -64,15 +71,32 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--dry-run", action="store_true", help="Report what would be done; change nothing.")
-        parser.add_argument("--model", action="append", dest="models", metavar="app_label.ModelName",
-                            help="Only these models (repeatable). Default: every model with a MirrorLocationField.")
-        parser.add_argument("--storage", default="default", metavar="ALIAS", help="The STORAGES alias (default: default).")
-        parser.add_argument("--verify", choices=repair.VERIFY_LEVELS, default="size",
-                            help="How copies are compared: exists, size (default) or checksum (MD5 of the bytes).")
+        parser.add_argument(
+            "--model",
+            action="append",
+            dest="models",
+            metavar="app_label.ModelName",
+            help="Only these models (repeatable). Default: every model with a MirrorLocationField.",
+        )
+        parser.add_argument(
+            "--storage", default="default", metavar="ALIAS", help="The STORAGES alias (default: default)."
+        )
+        parser.add_argument(
+            "--verify",
+            choices=repair.VERIFY_LEVELS,
+            default="size",
+            help="How copies are compared: exists, size (default) or checksum (MD5 of the bytes).",
+        )
         parser.add_argument("--workers", type=int, default=4, help="Files repaired in parallel (default 4).")
-        parser.add_argument("--json", action="store_true", help="Print the summary as one JSON object, and nothing else.")
-        parser.add_argument("--stale-uploads-hours", type=float, default=24.0,
-                            help="Abort unfinished S3 multipart uploads older than this (default 24).")
+        parser.add_argument(
+            "--json", action="store_true", help="Print the summary as one JSON object, and nothing else."
+        )
+        parser.add_argument(
+            "--stale-uploads-hours",
+            type=float,
+            default=24.0,
+            help="Abort unfinished S3 multipart uploads older than this (default 24).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["workers"] < 1:
@@ -87,7 +111,9 @@ class Command(BaseCommand):
         summary.clouds = probe_all(storage)
         if not options["json"]:
             for cloud, state in summary.clouds.items():
-                self.stdout.write(f"{cloud}: {'up' if state['up'] else 'DOWN, skipped for this run: ' + state['reason']}")
+                self.stdout.write(
+                    f"{cloud}: {'up' if state['up'] else 'DOWN, skipped for this run: ' + state['reason']}"
+                )
         skip = set(summary.clouds_down)
         if len(skip) < len(storage.clouds):
             self._run(storage, fields, summary, skip, options)
@@ -191,7 +217,9 @@ class Command(BaseCommand):
             lines.append(f"DIVERGENT {item['name']}: " + "; ".join(f"{c}: {why}" for c, why in item["clouds"].items()))
         for item in summary.copy_errors:
             lines.append(f"NOT COPIED {item['name']}: " + "; ".join(f"{c}: {why}" for c, why in item["clouds"].items()))
-        lines.append("Everything is mirrored." if summary.clean else f"Something is left to do; changes {verb} reported above.")
+        lines.append(
+            "Everything is mirrored." if summary.clean else f"Something is left to do; changes {verb} reported above."
+        )
         self.stdout.write("\n".join(lines))
 
 
@@ -212,8 +240,10 @@ class _Progress:
 
     def update(self, summary: Summary) -> None:
         if self.enabled:
-            sys.stderr.write(f"\r{summary.rows_checked}/{self.total} rows checked, "
-                             f"{summary.copies_made} copies ({_size(summary.bytes_copied)})   ")
+            sys.stderr.write(
+                f"\r{summary.rows_checked}/{self.total} rows checked, "
+                f"{summary.copies_made} copies ({_size(summary.bytes_copied)})   "
+            )
             sys.stderr.flush()
 
     def done(self) -> None:
