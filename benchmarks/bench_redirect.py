@@ -1,6 +1,6 @@
 """Redirect links (issue 8): url() in redirect mode against direct mode, and the view's own cost per click.
 
-    python -m benchmarks.bench_redirect          (starts moto server and Azurite; writes benchmarks/REDIRECT.md)
+    python -m benchmarks.bench_redirect          (starts moto server and Azurite; writes its section of benchmarks/RESULTS.md)
     python -m benchmarks.bench_redirect --quick  (fewer samples; prints, writes nothing)
 
 Standalone: its own Django settings, no database. url() is local work in both modes (a SigV4 presign or a SAS,
@@ -46,7 +46,7 @@ NAME = "recordings/2026/meeting 42 – café.webm"
 BODY = b"x" * 1024
 KEY = "bench"  # moto accepts any key
 BUCKET = CONTAINER = "bench"
-OUT = ROOT / "benchmarks" / "REDIRECT.md"
+OUT = ROOT / "benchmarks" / "RESULTS.md"  # its own section, between markers
 MIDDLEWARE = [  # what a typical project runs on every request (startproject's list)
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -338,8 +338,20 @@ def main() -> None:
     text = report(result, command)
     print(text)
     if not args.quick:
-        OUT.write_text(text)
+        write_section(text)
         print(f"Written to {OUT.relative_to(ROOT)}")
+
+
+def write_section(text: str) -> None:
+    """Put the redirect section into RESULTS.md between its markers (make bench writes the rest first)."""
+    begin, end = "<!-- redirect: python -m benchmarks.bench_redirect -->", "<!-- /redirect -->"
+    current = OUT.read_text() if OUT.exists() else ""
+    section = f"{begin}\n{text.rstrip()}\n{end}\n"
+    if begin in current and end in current:
+        current = current[: current.index(begin)] + section + current[current.index(end) + len(end) + 1 :]
+    else:
+        current = current.rstrip("\n") + "\n\n" + section
+    OUT.write_text(current)
 
 
 if __name__ == "__main__":
