@@ -3,8 +3,12 @@
 
 Starts moto server (S3) and Azurite (Azure) on loopback, each behind a fault proxy, creates the bucket and the
 container, migrates a fresh SQLite database, loads the sample media through the models, creates a superuser for
-the admin, and serves the example project. The status panel breaks and heals the clouds through the proxies.
-Ctrl-C stops everything it started.
+the admin, starts the task worker (``manage.py db_worker``: the repairs of copies an outage left missing), and
+serves the example project. The status panel breaks and heals the clouds through the proxies, which the site and
+the worker both go through. Ctrl-C stops everything it started.
+
+``--url-mode redirect`` (or ``DEMO_URL_MODE=redirect``) serves media through redirect links (``/files/...``) that
+choose a healthy cloud at each click, instead of URLs of one cloud chosen when the page is rendered.
 
 Every start is a fresh one, unless ``--keep``: then the database and the emulators' data of the last run (in
 ``--workdir``) are kept. Azurite keeps its data there itself; moto server keeps nothing, so the bucket is copied
@@ -20,15 +24,18 @@ import os
 import secrets
 import shutil
 import signal
+import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(ROOT)]
 
-from tests.emulators import Emulator, azure_connection_string, start_azurite, start_moto  # noqa: E402
+from tests.emulators import Emulator, azure_connection_string, azurite_binary, free_port, start_moto  # noqa: E402
 from tests.faultproxy import FaultProxy  # noqa: E402
 
 BUCKET = CONTAINER = "media"
@@ -47,11 +54,14 @@ def load_samples() -> None:
         old = Recording.objects.create(title="Recorded before the column existed", file=File(video, name="old.webm"))
     Recording.objects.filter(pk=old.pk).update(mirrors=None)  # as rows are right after migration 0002
     with open(SAMPLES / "screenshot.png", "rb") as image, open(SAMPLES / "bot-debug.webm", "rb") as video:
-        BotDebugScreenshot.objects.create(
+        shot = BotDebugScreenshot.objects.create(
             caption="Bot joined the call",
             image=File(image, name="joined.png"),
             debug_video=File(video, name="bot-debug.webm"),
         )
+    from sorl.thumbnail import get_thumbnail
+
+    get_thumbnail(shot.image, "160x90", crop="center")  # made now, in both clouds: as the list page asks for it
 
 
 def create_superuser() -> str:
@@ -98,6 +108,21 @@ def start_emulators(workdir: Path) -> tuple[Emulator, Emulator]:
         raise
 
 
+def start_azurite(workdir: Path) -> Emulator:
+    """Azurite (blob), as ``tests.emulators.start_azurite`` starts it, but keeping idle connections open for 10
+    minutes (its default: 5 s). Through the fault proxy, a request sent on a connection at the moment Azurite closes
+    it is reset, and a health probe (never retried) takes that for an outage: Azure would look down for a health
+    interval, now and then, while nothing is wrong."""
+    port = free_port()
+    location = workdir / "azurite-data"
+    location.mkdir(exist_ok=True)
+    argv = [
+        azurite_binary(), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(location),
+        "--silent", "--skipApiVersionCheck", "--loose", "--disableTelemetry", "--blobKeepAliveTimeout", "600",
+    ]  # fmt: skip
+    return Emulator("azurite", argv, port, workdir)
+
+
 def stop_azurite(azurite: Emulator, timeout: float = 10) -> None:
     """SIGTERM, and the time to write its metadata: Azurite logs when it is done, though its telemetry may keep the
     process alive after that (then stop() kills it)."""
@@ -110,6 +135,61 @@ def stop_azurite(azurite: Emulator, timeout: float = 10) -> None:
     azurite.stop()
 
 
+def start_worker(workdir: Path) -> subprocess.Popen[str]:
+    """django-tasks-db's worker, with the site's environment (the same settings, database and proxies): it runs the
+    repair tasks. Its output is shown with a ``[worker]`` prefix. A terminal's Ctrl-C reaches it too (it stops
+    between tasks); the demo stops it with SIGTERM all the same."""
+    command = [
+        sys.executable,
+        str(HERE / "manage.py"),
+        "db_worker",
+        "--interval",
+        "0.5",
+        "--no-reload",
+        "--no-startup-delay",
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=workdir,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+        preexec_fn=_die_with_parent(),
+    )
+
+    def relay() -> None:
+        for line in process.stdout:  # type: ignore[union-attr]
+            print(f"[worker] {line}", end="", flush=True)
+
+    threading.Thread(target=relay, name="worker-output", daemon=True).start()
+    return process
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """What the worker's child runs before exec: SIGTERM when the demo dies, even killed (Linux's prctl
+    PR_SET_PDEATHSIG; elsewhere nothing). Looked up here: the child, forked beside the proxies' threads, only
+    calls it."""
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return lambda: prctl(1, signal.SIGTERM)
+
+
+def stop_worker(worker: subprocess.Popen[str], timeout: float = 10) -> None:
+    if worker.poll() is None:
+        worker.terminate()  # db_worker stops at once between tasks, or after the running one
+    try:
+        worker.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -119,6 +199,13 @@ def main(argv: list[str] | None = None) -> None:
         "--keep",
         action="store_true",
         help="keep the database and the emulators' data of the last run (default: a fresh start)",
+    )
+    parser.add_argument(
+        "--url-mode",
+        choices=["direct", "redirect"],
+        default=os.environ.get("DEMO_URL_MODE") or "direct",
+        help="direct: URLs of one cloud, chosen when the page is rendered; redirect: links to /files/ that choose a "
+        "healthy cloud at each click (default: $DEMO_URL_MODE, else direct)",
     )
     args = parser.parse_args(argv)
 
@@ -130,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True, exist_ok=True)
     kept = args.keep and database.exists()
-    moto = azurite = s3 = None
+    moto = azurite = s3 = worker = None
     proxies: dict[str, FaultProxy] = {}
     try:
         moto, azurite = start_emulators(workdir)
@@ -145,6 +232,7 @@ def main(argv: list[str] | None = None) -> None:
             AWS_CONFIG_FILE=str(workdir / "none"),
             AWS_EC2_METADATA_DISABLED="true",
             AZURE_STORAGE_CONNECTION_STRING=azure_connection_string(proxies["azure"].port),
+            DEMO_URL_MODE=args.url_mode,
         )
         os.environ.setdefault("DEMO_HEALTH_INTERVAL", "2")
         import boto3
@@ -170,6 +258,7 @@ def main(argv: list[str] | None = None) -> None:
         if not kept:
             load_samples()
         password = create_superuser()
+        worker = start_worker(workdir)
 
         from django.contrib.staticfiles.handlers import StaticFilesHandler
         from django.core.servers.basehttp import run
@@ -183,6 +272,7 @@ def main(argv: list[str] | None = None) -> None:
             address = f"http://{args.host}:{port}/"
             print(f"The demo is at {address}  (S3 and Azure on emulators; Ctrl-C stops everything)")
             print(f"The admin: {address}admin/  username {ADMIN_USERNAME}  password {password}  (new at every start)")
+            print(f"URL mode: {args.url_mode}. The task worker runs the repairs; its lines start with [worker].")
             if kept:
                 print(f"Kept the database and the emulators' data of the last run ({workdir}).", flush=True)
             else:
@@ -192,6 +282,8 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        if worker is not None:
+            stop_worker(worker)
         for proxy in proxies.values():
             proxy.close()
         if azurite is not None:

@@ -80,7 +80,7 @@ NAMES = st.one_of(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=NAMES)
 def test_any_name_is_refused_before_any_request_or_round_trips_from_both_clouds(env, name):
     storage = env.install("both")

@@ -1,4 +1,6 @@
-"""Several processes, no shared cache: same-name saves never overwrite each other (create-if-absent writes)."""
+"""Several processes, no shared cache: same-name saves never overwrite each other (create-if-absent writes).
+
+Marked slow: several Python processes, the same on every Django (`make test` runs them once)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ import time
 import pytest
 
 from .emulators import ROOT
+
+pytestmark = pytest.mark.slow
 
 
 def run_workers(count: int, job: dict) -> list[list[dict]]:
@@ -31,7 +35,7 @@ def run_workers(count: int, job: dict) -> list[list[dict]]:
 @pytest.mark.parametrize("file_overwrite", [False])
 def test_same_name_saves_from_four_processes_never_overwrite_each_other(env, file_overwrite):
     options = env.options("both", file_overwrite=file_overwrite)
-    rounds = 5
+    rounds = 3
     results = run_workers(4, {"job": "save_rounds", "options": options, "name": "race/same.txt",
                               "start": time.time() + 6, "period": 1.5, "rounds": rounds})
     for round_number in range(rounds):

@@ -12,13 +12,20 @@
 | AZURE_STORAGE_ACCOUNT_URL / AZURE_STORAGE_ACCOUNT | the account, for Azure AD | unset |
 | AZURE_STORAGE_KEY | an account key, with the account | unset |
 | DEMO_HEALTH_INTERVAL | seconds between health probes | 5 |
+| DEMO_REPAIR | the storage's repair option: task (a worker repairs what a save missed) or none | task |
+| DEMO_MIRROR | the storage's mirror option: sync or background | sync |
+| DEMO_URL_MODE | the storage's url_mode: direct (cloud URLs) or redirect (links to /files/) | direct |
+| DEMO_REDIRECT_VERIFY | 1: redirect_verify (the view checks the object on the cloud first) | 0 |
 | DEMO_DB_PATH | the SQLite file | example_project/db.sqlite3 |
 
-``demo.py`` sets them for the local emulators (moto server and Azurite behind fault proxies).
+``demo.py`` sets them for the local emulators (moto server and Azurite behind fault proxies), and runs the task
+worker beside the site (``manage.py db_worker``: the repairs ``DEMO_REPAIR=task`` enqueues).
 """
 
 import os
 from pathlib import Path
+
+import django
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -33,6 +40,11 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Django's task framework: built in from Django 6.0, the django-tasks backport before; django-tasks-db is its
+    # database backend and its worker (manage.py db_worker), which runs the repairs.
+    *(["django_tasks"] if django.VERSION < (6, 0) else []),
+    "django_tasks_db",
+    "sorl.thumbnail",  # thumbnails of the bot's screenshots, stored through the same storage (both clouds)
     "multicloud_storage",
     "meetings",
 ]
@@ -43,6 +55,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "meetings.middleware.note_redirects",  # redirect mode: where each media link went, shown on the list page
 ]
 ROOT_URLCONF = "demo_site.urls"
 TEMPLATES = [
@@ -59,8 +72,22 @@ TEMPLATES = [
     }
 ]
 WSGI_APPLICATION = "demo_site.wsgi.application"
+# SQLite, shared by the site and the task worker (two processes): wait for the other's lock instead of failing,
+# and on Django >= 5.1 take the write lock when a transaction starts (no deadlock upgrading a read lock) in WAL
+# mode (readers never wait for the writer).
 DATABASES = {
-    "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ.get("DEMO_DB_PATH", BASE_DIR / "db.sqlite3")}
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("DEMO_DB_PATH", BASE_DIR / "db.sqlite3"),
+        "OPTIONS": {
+            "timeout": 20,
+            **(
+                {"transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+                if django.VERSION >= (5, 1)
+                else {}
+            ),
+        },
+    }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
@@ -93,10 +120,22 @@ STORAGES = {
             },
             "azure": _azure,
             "health_check_interval": float(_env("DEMO_HEALTH_INTERVAL", "5")),
+            "repair": _env("DEMO_REPAIR", "task"),  # "task": the worker copies what an outage left missing
+            "mirror": _env("DEMO_MIRROR", "sync"),
+            "url_mode": _env("DEMO_URL_MODE", "direct"),
+            "redirect_base_url": "/files/",  # where urls.py mounts multicloud_storage.urls
+            "redirect_verify": _env("DEMO_REDIRECT_VERIFY", "0") == "1",
         },
     },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# The repair tasks, on the database: the demo starts `manage.py db_worker` beside the site.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+# sorl-thumbnail: thumbnails go to the default storage (both clouds); which exist is kept in its table (shared by
+# every process), cached in CACHES["default"].
+THUMBNAIL_KVSTORE = "sorl.thumbnail.kvstores.cached_db_kvstore.KVStore"
 
 LOGGING = {
     "version": 1,

@@ -23,9 +23,15 @@ def current_storage() -> Any:
 
 
 def _rebuild_storage() -> None:
-    """Start afresh, as a restarted process would (new clients, new health)."""
+    """Start afresh, as a restarted process would (new clients, new health): Django's storages, and the instance
+    sorl-thumbnail keeps for its thumbnails."""
     storages._storages = {}
     default_storage._wrapped = empty
+    from sorl.thumbnail import default as sorl_default
+    from sorl.thumbnail import images as sorl_images
+
+    sorl_default.storage._wrapped = empty
+    sorl_images.get_or_create_storage.cache_clear()
 
 
 def apply(cloud: str, fault: str) -> None:
@@ -58,4 +64,3 @@ def state() -> dict[str, str]:
     if _removed:
         shown["s3"] = f"{shown.get('s3', 'pass')}, credentials removed"
     return shown
-
