@@ -94,7 +94,7 @@ def repair_mirrors(modeladmin: admin.ModelAdmin[Any], request: HttpRequest, quer
                 problems.append(f"{row.name}: {cloud}: {why}")
             for cloud in sorted(row.file.unreachable):
                 problems.append(f"{row.name}: {cloud} did not answer")
-    summary = f"Checked {rows} file(s), made {copies} copie(s)."
+    summary = f"Checked {rows} file{'s' * (rows != 1)}, made {copies} cop{'ies' if copies != 1 else 'y'}."
     if problems:
         modeladmin.message_user(request, summary + " Left to do: " + "; ".join(problems[:20]), messages.WARNING)
     else:

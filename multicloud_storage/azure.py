@@ -180,7 +180,7 @@ class AzureCloud(Cloud, AzureStorage):  # type: ignore[misc]  # django-storages 
             return Fault.OUTAGE
         return None
 
-    def probe(self) -> None:
+    def probe_once(self) -> None:
         """Properties of a blob that is never written: any role that reads blobs gets 404 for it.
 
         With Azure AD the probe also needs a user-delegation key: without one no URL can be signed.

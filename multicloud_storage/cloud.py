@@ -93,9 +93,22 @@ class Cloud(abc.ABC):
         """A GET (or HEAD) URL valid for ``expire`` seconds, with S3-style response overrides, built locally;
         CredentialsUnavailable if it cannot be signed, ValueError for an override the cloud cannot honour."""
 
-    @abc.abstractmethod
     def probe(self) -> None:
-        """Raise unless the cloud answers a cheap, permitted request within the probe timeout."""
+        """Raise unless the cloud answers a cheap, permitted request within the probe timeout.
+
+        A connection error that is not a timeout is tried once more at once: a pooled connection the server
+        closed while idle (Azurite after 5 s, the clouds after minutes) is not an outage.
+        """
+        try:
+            self.probe_once()
+        except Exception as exc:
+            if self.classify(exc) is not Fault.OUTAGE or "timeout" in type(exc).__name__.lower():
+                raise
+            self.probe_once()
+
+    @abc.abstractmethod
+    def probe_once(self) -> None:
+        """One cheap request the documented minimal permissions allow; raises what the cloud answered."""
 
     # Writes: ``options`` come from ``write_options`` and are opaque to the caller ----------------
 

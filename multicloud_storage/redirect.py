@@ -44,7 +44,7 @@ from .storage import MultiCloudStorage
 logger = logging.getLogger("multicloud_storage")
 SALT = "multicloud_storage.redirect"
 BITS = {"s3": 1, "azure": 2}  # the clouds of a token, as one small number; 0: unknown (every cloud of the mode)
-MAX_CACHE = 60  # seconds a browser may reuse a redirect: a cached redirect does not fail over
+MAX_CACHE = 10  # seconds a browser may reuse a redirect: a cached redirect does not fail over
 METHODS = ("GET", "HEAD")
 _JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 

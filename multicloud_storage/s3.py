@@ -210,7 +210,7 @@ class S3Cloud(Cloud, S3Storage):  # type: ignore[misc]  # django-storages ships 
                 return Fault.OUTAGE
         return None
 
-    def probe(self) -> None:
+    def probe_once(self) -> None:
         """A GET of a key that is never written, answered by any role that can read objects.
 
         404 (with s3:ListBucket) or 403 AccessDenied (without) both prove that S3 answers and that the

@@ -64,7 +64,7 @@ def repair_file(
         row = repair.repair_row(storage, wanted[0], pk, skip=down) if wanted else None
         if row is not None:
             holders = sorted(row.file.holders)
-            left = left or not row.file.complete or row.superseded and False
+            left = left or not row.file.complete
     else:
         from .models import MissingReplica, PendingDelete
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import datetime
 import ipaddress
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -42,13 +44,23 @@ def _wait_for_port(port: int, process: subprocess.Popen, name: str, log: Path, t
     raise EmulatorError(f"{name} did not listen on port {port} within {timeout}s:\n{log.read_text()[-2000:]}")
 
 
+def _die_with_parent() -> None:
+    """Linux: the emulator gets SIGTERM when the process that started it dies (a killed test run or demo leaves
+    no emulator behind)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the fixtures' teardown stops them
+
+
 class Emulator:
     def __init__(self, name: str, argv: list[str], port: int, workdir: Path, env: dict[str, str] | None = None):
         self.name, self.port = name, port
         self.log = workdir / f"{name}.log"
         self._log_file = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            argv, stdout=self._log_file, stderr=subprocess.STDOUT, cwd=workdir, env={**os.environ, **(env or {})}
+            argv, stdout=self._log_file, stderr=subprocess.STDOUT, cwd=workdir, env={**os.environ, **(env or {})},
+            preexec_fn=_die_with_parent,
         )
         _wait_for_port(port, self.process, name, self.log)
 

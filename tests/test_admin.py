@@ -50,7 +50,7 @@ def test_the_action_repairs_the_selected_rows(admin_client, rows, env):
     )
     assert response.status_code == 200
     text = response.content.decode()
-    assert "Checked 2 file(s), made 1 copie(s). Every copy is in place." in text
+    assert "Checked 2 files, made 1 copy. Every copy is in place." in text
     assert Recording.objects.get(pk=no_azure.pk).mirrors == {"s3", "azure"}
     assert Recording.objects.get(pk=unknown.pk).mirrors == {"s3", "azure"}
     assert env.azure_bytes(no_azure.file.name) == b"a"

@@ -299,7 +299,7 @@ def test_the_admin_action_and_the_repair_button_copy_what_an_outage_left_missing
         admin.click("button[name=index]")
     message = admin.inner_text(".messagelist")
     assert "Checked 1 file(s)" in message and "Every copy is in place." in message, message
-    assert "made 1 copie(s)" in message or not before_the_worker(first_uploaded), message
+    assert "made 1 copy" in message or not before_the_worker(first_uploaded), message
     listed = admin.eval_on_selector_all("#result_list tbody th a", "links => links.map(a => a.innerText)")
     assert listed == ["Repaired by the button"] or not before_the_worker(second_uploaded), listed
     save_screenshot(admin, "10-admin-action-repaired-one-row.png")
