@@ -56,7 +56,7 @@ test-all: install
 screenshots: install system-deps
 	MULTICLOUD_SCREENSHOTS_DIR="$(CURDIR)/example_project/screenshots" $(BIN)/python -m pytest -m browser
 
-## Static checks (not part of `make test` yet): ruff's lint and format check, mypy --strict on the package.
+## Static checks, run by CI (.ci/run) before the tests: ruff check, ruff format --check, mypy --strict on the package.
 lint: install
 	@status=0; \
 	$(BIN)/ruff check . || status=1; \

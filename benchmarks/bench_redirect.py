@@ -1,6 +1,6 @@
 """Redirect links (issue 8): url() in redirect mode against direct mode, and the view's own cost per click.
 
-    python -m benchmarks.bench_redirect          (starts moto server and Azurite; writes its section of benchmarks/RESULTS.md)
+    python -m benchmarks.bench_redirect          (starts moto server and Azurite; writes its RESULTS.md section)
     python -m benchmarks.bench_redirect --quick  (fewer samples; prints, writes nothing)
 
 Standalone: its own Django settings, no database. url() is local work in both modes (a SigV4 presign or a SAS,

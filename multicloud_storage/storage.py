@@ -482,7 +482,7 @@ class MultiCloudStorage(Storage):
                 file: File[Any] = File(spooled, name=name)
             else:  # text mode reads text, as S3Storage and Django's own storages do
                 raw = spooled if sys.version_info >= (3, 11) else spooled._file  # 3.10's is not an IOBase
-                file = File(io.TextIOWrapper(raw, encoding="utf-8"), name=name)  # type: ignore[arg-type]
+                file = File(io.TextIOWrapper(raw, encoding="utf-8"), name=name)
             file.mode = mode
             return file
 

@@ -56,8 +56,12 @@ class Emulators:
         self.s3_proxy = FaultProxy(self.moto.port)
         self.azure_proxy = FaultProxy(self.azurite.port)
         self.s3 = boto3.client(
-            "s3", endpoint_url=f"http://127.0.0.1:{self.moto.port}", aws_access_key_id=S3_KEY,
-            aws_secret_access_key=S3_KEY, region_name="us-east-1", config=Config(signature_version="s3v4"),
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{self.moto.port}",
+            aws_access_key_id=S3_KEY,
+            aws_secret_access_key=S3_KEY,
+            region_name="us-east-1",
+            config=Config(signature_version="s3v4"),
         )
         self.azure = BlobServiceClient.from_connection_string(azure_connection_string(self.azurite.port))
 
@@ -91,18 +95,30 @@ class Env:
 
     def s3_options(self, **extra: Any) -> dict[str, Any]:
         return {
-            "bucket_name": self.bucket, "endpoint_url": f"http://127.0.0.1:{self.s3_proxy.port}",
-            "access_key": S3_KEY, "secret_key": S3_KEY, "region_name": "us-east-1", **extra,
+            "bucket_name": self.bucket,
+            "endpoint_url": f"http://127.0.0.1:{self.s3_proxy.port}",
+            "access_key": S3_KEY,
+            "secret_key": S3_KEY,
+            "region_name": "us-east-1",
+            **extra,
         }
 
     def azure_options(self, **extra: Any) -> dict[str, Any]:
-        return {"azure_container": self.container,
-                "connection_string": azure_connection_string(self.azure_proxy.port), **extra}
+        return {
+            "azure_container": self.container,
+            "connection_string": azure_connection_string(self.azure_proxy.port),
+            **extra,
+        }
 
     def options(self, mode: str = "both", *, s3: dict | None = None, azure: dict | None = None, **extra: Any) -> dict:
         return {
-            "mode": mode, "s3": {**self.s3_options(), **(s3 or {})}, "azure": {**self.azure_options(), **(azure or {})},
-            "health_check_interval": 0.5, "connect_timeout": 1.0, "read_timeout": 2.0, "probe_timeout": 1.0,
+            "mode": mode,
+            "s3": {**self.s3_options(), **(s3 or {})},
+            "azure": {**self.azure_options(), **(azure or {})},
+            "health_check_interval": 0.5,
+            "connect_timeout": 1.0,
+            "read_timeout": 2.0,
+            "probe_timeout": 1.0,
             **extra,
         }
 
@@ -207,9 +223,13 @@ class FakeEntraCredential:
         self.calls += 1
         expires = int(time.time()) + 3600
         claims = {
-            "aud": "https://storage.azure.com", "iss": "https://sts.windows.net/00000000-0000-0000-0000-000000000001/",
-            "exp": expires, "nbf": int(time.time()) - 60, "iat": int(time.time()) - 60,
-            "oid": "11111111-1111-1111-1111-111111111111", "tid": "00000000-0000-0000-0000-000000000001",
+            "aud": "https://storage.azure.com",
+            "iss": "https://sts.windows.net/00000000-0000-0000-0000-000000000001/",
+            "exp": expires,
+            "nbf": int(time.time()) - 60,
+            "iat": int(time.time()) - 60,
+            "oid": "11111111-1111-1111-1111-111111111111",
+            "tid": "00000000-0000-0000-0000-000000000001",
         }
 
         def part(data: dict) -> str:
@@ -225,7 +245,8 @@ class OAuthAzurite:
         self.account_url = f"https://127.0.0.1:{self.emulator.port}/{AZURITE_ACCOUNT}"
         self.ssl_context = ssl.create_default_context(cafile=str(self.cert))
         self.admin = BlobServiceClient(
-            self.account_url, credential={"account_name": AZURITE_ACCOUNT, "account_key": AZURITE_KEY},
+            self.account_url,
+            credential={"account_name": AZURITE_ACCOUNT, "account_key": AZURITE_KEY},
             connection_verify=str(self.cert),
         )
 
@@ -273,11 +294,20 @@ class Worker:
             "MULTICLOUD_TEST_STORAGE": json.dumps(options),
             "MULTICLOUD_TEST_TASKS": kind,
         }
-        command = (["db_worker", "--interval", "0.2"] if kind == "db"
-                   else ["rqworker", "default", "--with-scheduler", "--job-class", "django_tasks_rq.Job"])
+        command = (
+            ["db_worker", "--interval", "0.2"]
+            if kind == "db"
+            else ["rqworker", "default", "--with-scheduler", "--job-class", "django_tasks_rq.Job"]
+        )
         self.log = open(ROOT / ".artifacts" / f"worker-{kind}-{os.getpid()}.log", "ab")  # noqa: SIM115
-        self.process = subprocess.Popen([sys.executable, "-m", "django", *command], cwd=ROOT, env=env,
-                                        stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "django", *command],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def stop(self) -> None:
         if self.process.poll() is None:

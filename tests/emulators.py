@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import datetime
 import ipaddress
@@ -47,10 +48,8 @@ def _wait_for_port(port: int, process: subprocess.Popen, name: str, log: Path, t
 def _die_with_parent() -> None:
     """Linux: the emulator gets SIGTERM when the process that started it dies (a killed test run or demo leaves
     no emulator behind)."""
-    try:
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: the fixtures' teardown stops them
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass  # not Linux: the fixtures' teardown stops them
 
 
 class Emulator:
@@ -59,7 +58,11 @@ class Emulator:
         self.log = workdir / f"{name}.log"
         self._log_file = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            argv, stdout=self._log_file, stderr=subprocess.STDOUT, cwd=workdir, env={**os.environ, **(env or {})},
+            argv,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            cwd=workdir,
+            env={**os.environ, **(env or {})},
             preexec_fn=_die_with_parent,
         )
         _wait_for_port(port, self.process, name, self.log)
@@ -96,8 +99,17 @@ def start_azurite(workdir: Path, *, oauth_cert: tuple[Path, Path] | None = None)
     location = workdir / f"{name}-data"
     location.mkdir(exist_ok=True)
     argv = [
-        azurite_binary(), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(location),
-        "--silent", "--skipApiVersionCheck", "--loose", "--disableTelemetry",
+        azurite_binary(),
+        "--blobHost",
+        "127.0.0.1",
+        "--blobPort",
+        str(port),
+        "--location",
+        str(location),
+        "--silent",
+        "--skipApiVersionCheck",
+        "--loose",
+        "--disableTelemetry",
     ]
     if oauth_cert:
         argv += ["--oauth", "basic", "--cert", str(oauth_cert[0]), "--key", str(oauth_cert[1])]
@@ -139,8 +151,9 @@ def make_certificate(workdir: Path) -> tuple[Path, Path]:
     cert_path, key_path = workdir / "azurite-cert.pem", workdir / "azurite-key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                          serialization.NoEncryption())
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        )
     )
     return cert_path, key_path
 

@@ -17,8 +17,16 @@ FAULTS = {
     "403 on one object": "403 on one object only (S3 AccessDenied, Azure AuthorizationPermissionMismatch)",
 }
 OPERATIONS = [
-    "save, both, any", "save, both, all", "save, its mode", "save, other mode",
-    "url", "open + read", "exists", "size", "listdir", "delete",
+    "save, both, any",
+    "save, both, all",
+    "save, its mode",
+    "save, other mode",
+    "url",
+    "open + read",
+    "exists",
+    "size",
+    "listdir",
+    "delete",
 ]
 
 # Bounds, in the options' terms: F = failover_after, P = probe_timeout, A = attempts (retries + 1),

@@ -9,7 +9,8 @@ import os
 import statistics
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from django.core.files.base import ContentFile
 
@@ -85,9 +86,13 @@ def summary(result: dict[str, Any], cloud_of: Callable[[str], str]) -> dict[str,
     """The figures: URL cost while S3 is hung, the slowest save, and URLs handed out for a cloud known down."""
     hung = [u["cost"] for u in result["urls"] if phase_at(result["phases"], u["t"]) == "hang"]
     wrong = [
-        u for u in result["urls"]
-        if cloud_of(u["url"]) == "s3" and not u["before"]["s3"] and not u["after"]["s3"]
-        and u["before"]["azure"] and u["after"]["azure"]
+        u
+        for u in result["urls"]
+        if cloud_of(u["url"]) == "s3"
+        and not u["before"]["s3"]
+        and not u["after"]["s3"]
+        and u["before"]["azure"]
+        and u["after"]["azure"]
     ]
     costs = sorted(hung) or [0.0]
     stored = [s for s in result["saves"] if "error" not in s]

@@ -39,7 +39,11 @@ def test_mode_defaults_to_both_and_reads_the_env_var(monkeypatch):
 
 
 def test_the_multicloud_storage_setting_supplies_defaults(settings):
-    settings.MULTICLOUD_STORAGE = {"mode": "s3", "url_expire": 60, "s3": {"bucket_name": "setting", "region_name": "eu-west-1"}}
+    settings.MULTICLOUD_STORAGE = {
+        "mode": "s3",
+        "url_expire": 60,
+        "s3": {"bucket_name": "setting", "region_name": "eu-west-1"},
+    }
     storage = MultiCloudStorage(url_expire=120)
     assert (storage.mode, storage.options.url_expire) == ("s3", 120)
     assert storage.clouds["s3"].bucket_name == "setting"
@@ -119,8 +123,9 @@ def test_default_file_storage_is_checked_before_5_1_and_reported_as_ignored_afte
         found = {m.id for m in run_checks() if m.id.startswith("multicloud_storage")}
         assert found == {"multicloud_storage.E002"}  # its options (MULTICLOUD_STORAGE) are checked
     else:
-        found = _check_ids(settings, {"s3": S3, "azure": AZURE},
-                           DEFAULT_FILE_STORAGE="multicloud_storage.MultiCloudStorage")
+        found = _check_ids(
+            settings, {"s3": S3, "azure": AZURE}, DEFAULT_FILE_STORAGE="multicloud_storage.MultiCloudStorage"
+        )
         assert set(found) == {"multicloud_storage.W001"}
 
 
@@ -155,7 +160,12 @@ SECRETS = ["s3-secret-value", "azure-key-value", AZURITE_KEY, "session-token-val
 
 def test_secrets_never_appear_in_deconstruct_repr_or_errors(caplog):
     storage = MultiCloudStorage(
-        s3={**S3, "access_key": "AKIAEXAMPLE", "secret_key": "s3-secret-value", "security_token": "session-token-value"},
+        s3={
+            **S3,
+            "access_key": "AKIAEXAMPLE",
+            "secret_key": "s3-secret-value",
+            "security_token": "session-token-value",
+        },
         azure={**AZURE, "account_key": "azure-key-value"},
     )
     path, args, kwargs = storage.deconstruct()
@@ -197,7 +207,9 @@ def test_no_replica_available_is_silent_in_templates():
 def test_a_storage_passed_to_a_field_serialises_into_migrations_without_secrets():
     from django.db.migrations.writer import MigrationWriter
 
-    storage = MultiCloudStorage(s3={**S3, "secret_key": "s3-secret-value"}, azure={**AZURE, "account_key": "azure-key-value"})
+    storage = MultiCloudStorage(
+        s3={**S3, "secret_key": "s3-secret-value"}, azure={**AZURE, "account_key": "azure-key-value"}
+    )
     field = models.FileField(storage=storage)
     code, imports = MigrationWriter.serialize(field)
     assert "multicloud_storage.MultiCloudStorage(" in code

@@ -85,8 +85,14 @@ class ContainerCredentials(http.server.ThreadingHTTPServer):
                     return
                 self.served += 1
                 expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=self.lifetime)
-                body = json.dumps({"AccessKeyId": "testing", "SecretAccessKey": "testing",
-                                   "Token": f"session-{self.served}", "Expiration": expiry.strftime("%Y-%m-%dT%H:%M:%SZ")})
+                body = json.dumps(
+                    {
+                        "AccessKeyId": "testing",
+                        "SecretAccessKey": "testing",
+                        "Token": f"session-{self.served}",
+                        "Expiration": expiry.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    }
+                )
                 handler.send_response(200)
                 handler.send_header("Content-Type", "application/json")
                 handler.end_headers()
@@ -138,9 +144,14 @@ class FailingEntraCredential(FakeEntraCredential):
 def test_a_failing_user_delegation_key_fetch_is_remembered(oauth_azurite, db):
     credential = FailingEntraCredential()
     storage = MultiCloudStorage(
-        mode="azure", health_check_interval=30,
-        azure={"account_url": oauth_azurite.account_url, "azure_container": "nope", "token_credential": credential,
-               "client_options": {"connection_verify": str(oauth_azurite.cert)}},
+        mode="azure",
+        health_check_interval=30,
+        azure={
+            "account_url": oauth_azurite.account_url,
+            "azure_container": "nope",
+            "token_credential": credential,
+            "client_options": {"connection_verify": str(oauth_azurite.cert)},
+        },
     )
     started = time.monotonic()
     for _ in range(50):
@@ -169,8 +180,9 @@ def test_url_expire_is_capped_at_seven_days(env):
 @pytest.mark.parametrize("retries", [0, 1, 2])
 def test_retries_counts_retries(env, cloud, retries):
     storage = env.install(cloud, retries=retries)
-    rule = env.proxy(cloud).answer(*(s3_error(500, "InternalError") if cloud == "s3" else azure_error(500, "InternalError")),
-                                   method="PUT")
+    rule = env.proxy(cloud).answer(
+        *(s3_error(500, "InternalError") if cloud == "s3" else azure_error(500, "InternalError")), method="PUT"
+    )
     with pytest.raises(ReplicaWriteError):
         storage.save("a.txt", ContentFile(b"x"))
     assert rule.hits == retries + 1
@@ -336,8 +348,10 @@ def test_a_public_bucket_builds_no_client_per_thread(env):
 
 def test_custom_domain_without_cloudfront_keys_is_a_check_warning(settings):
     settings.STORAGES = {
-        "default": {"BACKEND": "multicloud_storage.MultiCloudStorage", "OPTIONS": {
-            "mode": "s3", "s3": {"bucket_name": "media", "custom_domain": "cdn.example.com"}}},
+        "default": {
+            "BACKEND": "multicloud_storage.MultiCloudStorage",
+            "OPTIONS": {"mode": "s3", "s3": {"bucket_name": "media", "custom_domain": "cdn.example.com"}},
+        },
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     settings.MULTICLOUD_STORAGE = {}
@@ -350,8 +364,12 @@ def test_azure_ad_url_works_end_to_end(oauth_azurite, db):
     oauth_azurite.admin.create_container("ad-e2e")
     storage = MultiCloudStorage(
         mode="azure",
-        azure={"account_url": oauth_azurite.account_url, "azure_container": "ad-e2e", "token_credential": credential,
-               "client_options": {"connection_verify": str(oauth_azurite.cert)}},
+        azure={
+            "account_url": oauth_azurite.account_url,
+            "azure_container": "ad-e2e",
+            "token_credential": credential,
+            "client_options": {"connection_verify": str(oauth_azurite.cert)},
+        },
     )
     name = storage.save("x.txt", ContentFile(b"ad"))
     assert fetch(storage.url(name), context=oauth_azurite.ssl_context) == (200, b"ad")

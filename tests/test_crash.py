@@ -22,13 +22,18 @@ MiB = 1024 * 1024
 
 @pytest.mark.parametrize("percent", [25, 50, 80])
 def test_a_save_killed_half_way_leaves_nothing_visible_and_the_repair_cleans_up(env, tmp_path, percent):
-    storage = env.install("both")
+    env.install("both")
     path = tmp_path / "recording.webm"
     path.write_bytes(os.urandom(MiB) * 64)
     job = {"job": "save_file", "options": env.options("both"), "path": str(path), "name": "killed/recording.webm"}
-    process = subprocess.Popen([sys.executable, "-m", "tests.worker_process", json.dumps(job)], cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "MULTICLOUD_TEST_DB": ":memory:"})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.worker_process", json.dumps(job)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "MULTICLOUD_TEST_DB": ":memory:"},
+    )
 
     def parts_uploaded() -> int:
         uploads = env.emulators.s3.list_multipart_uploads(Bucket=env.bucket).get("Uploads", [])

@@ -17,8 +17,14 @@ from multicloud_storage.models import PendingDelete
 from . import fault_matrix
 from .faultproxy import azure_error, s3_error
 
-OPTIONS = {"connect_timeout": 0.5, "read_timeout": 1.0, "retries": 1, "probe_timeout": 1.0,
-           "failover_after": 0.5, "health_check_interval": 0.5}
+OPTIONS = {
+    "connect_timeout": 0.5,
+    "read_timeout": 1.0,
+    "retries": 1,
+    "probe_timeout": 1.0,
+    "failover_after": 0.5,
+    "health_check_interval": 0.5,
+}
 BOUNDS = {"F": 0.5, "P": 1.0, "A": 2, "C": 0.5, "R": 1}
 SEED, DOOMED, TARGET = "seed/seed.txt", "seed/doomed.txt", "seed/target.txt"
 
@@ -33,7 +39,9 @@ def break_cloud(env, cloud: str, fault: str) -> dict:
     elif fault == "credentials missing":
         if cloud == "s3":
             return {"s3": {"access_key": None, "secret_key": None}}
-        without_key = ";".join(p for p in env.azure_options()["connection_string"].split(";") if not p.startswith("AccountKey"))
+        without_key = ";".join(
+            p for p in env.azure_options()["connection_string"].split(";") if not p.startswith("AccountKey")
+        )
         return {"azure": {"connection_string": without_key}}
     elif fault == "credentials wrong":
         if cloud == "s3":  # moto does not check signatures: the proxy answers as S3 would
@@ -49,8 +57,14 @@ def break_cloud(env, cloud: str, fault: str) -> dict:
     elif fault == "403 on one object":
         for name in (SEED, DOOMED, TARGET, "all.txt"):
             path = re.escape(f"/{env.bucket}/{name}")
-            proxy.answer(*(s3_error(403, "AccessDenied") if cloud == "s3" else azure_error(403, "AuthorizationPermissionMismatch")),
-                         path=path)
+            proxy.answer(
+                *(
+                    s3_error(403, "AccessDenied")
+                    if cloud == "s3"
+                    else azure_error(403, "AuthorizationPermissionMismatch")
+                ),
+                path=path,
+            )
     return {}
 
 

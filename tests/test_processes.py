@@ -19,9 +19,14 @@ pytestmark = pytest.mark.slow
 
 def run_workers(count: int, job: dict) -> list[list[dict]]:
     processes = [
-        subprocess.Popen([sys.executable, "-m", "tests.worker_process", json.dumps({**job, "tag": f"process {i}"})],
-                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env={**os.environ, "MULTICLOUD_TEST_DB": ":memory:"})
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.worker_process", json.dumps({**job, "tag": f"process {i}"})],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "MULTICLOUD_TEST_DB": ":memory:"},
+        )
         for i in range(count)
     ]
     results = []
@@ -36,8 +41,17 @@ def run_workers(count: int, job: dict) -> list[list[dict]]:
 def test_same_name_saves_from_four_processes_never_overwrite_each_other(env, file_overwrite):
     options = env.options("both", file_overwrite=file_overwrite)
     rounds = 3
-    results = run_workers(4, {"job": "save_rounds", "options": options, "name": "race/same.txt",
-                              "start": time.time() + 6, "period": 1.5, "rounds": rounds})
+    results = run_workers(
+        4,
+        {
+            "job": "save_rounds",
+            "options": options,
+            "name": "race/same.txt",
+            "start": time.time() + 6,
+            "period": 1.5,
+            "rounds": rounds,
+        },
+    )
     for round_number in range(rounds):
         saves = [r for per_process in results for r in per_process if r["round"] == round_number]
         assert len(saves) == 4 and all("error" not in s for s in saves), saves
@@ -51,8 +65,17 @@ def test_same_name_saves_from_four_processes_never_overwrite_each_other(env, fil
 def test_same_name_overwrites_from_four_processes_never_report_another_saves_bytes(env):
     options = env.options("both", file_overwrite=True)
     rounds = 3
-    results = run_workers(4, {"job": "save_rounds", "options": options, "name": "race/over.txt",
-                              "start": time.time() + 6, "period": 1.5, "rounds": rounds})
+    results = run_workers(
+        4,
+        {
+            "job": "save_rounds",
+            "options": options,
+            "name": "race/over.txt",
+            "start": time.time() + 6,
+            "period": 1.5,
+            "rounds": rounds,
+        },
+    )
     last = [r for per_process in results for r in per_process if r["round"] == rounds - 1]
     assert len(last) == 4
     for save in last:

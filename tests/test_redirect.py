@@ -104,8 +104,9 @@ def test_s3_down_after_the_link_was_made_the_same_link_goes_to_azure(env, client
 
 
 def test_hung_s3_with_verify_answers_within_probe_timeout_with_azure(env, client):
-    storage = env.install("both", url_mode="redirect", redirect_verify=True, probe_timeout=1.0,
-                          health_check_interval=3600)  # no background probe: the HEAD finds the hang
+    storage = env.install(
+        "both", url_mode="redirect", redirect_verify=True, probe_timeout=1.0, health_check_interval=3600
+    )  # no background probe: the HEAD finds the hang
     name = storage.save("a.txt", ContentFile(BODY))
     link = storage.url(name)
     assert cloud_of(click(client, link), env) == "s3"  # verified
@@ -222,8 +223,12 @@ def test_parameters_and_expire_are_carried_by_the_link(env, client):
 def test_no_cloud_can_sign_gives_503_with_retry_after(env, client):
     connection = env.azure_options()["connection_string"]
     without_key = ";".join(p for p in connection.split(";") if not p.startswith("AccountKey"))
-    storage = env.install("both", url_mode="redirect", s3={"access_key": None, "secret_key": None},
-                          azure={"connection_string": without_key, "sas_token": "sv=2020&sig=x"})
+    storage = env.install(
+        "both",
+        url_mode="redirect",
+        s3={"access_key": None, "secret_key": None},
+        azure={"connection_string": without_key, "sas_token": "sv=2020&sig=x"},
+    )
     response = click(client, storage.url("a.txt"))
     assert response.status_code == 503 and int(response["Retry-After"]) >= 1 and response.content == b""
 
@@ -287,10 +292,14 @@ def test_tokens_of_other_storages_and_mounts(env, client, settings):
     env.install("both", url_mode="redirect")
     settings.STORAGES = {
         **settings.STORAGES,
-        "private": {"BACKEND": "multicloud_storage.MultiCloudStorage",
-                    "OPTIONS": env.options("azure", url_mode="redirect")},  # the same mount, another storage
-        "elsewhere": {"BACKEND": "multicloud_storage.MultiCloudStorage",
-                      "OPTIONS": env.options("both", url_mode="redirect", redirect_base_url="/other/")},
+        "private": {
+            "BACKEND": "multicloud_storage.MultiCloudStorage",
+            "OPTIONS": env.options("azure", url_mode="redirect"),
+        },  # the same mount, another storage
+        "elsewhere": {
+            "BACKEND": "multicloud_storage.MultiCloudStorage",
+            "OPTIONS": env.options("both", url_mode="redirect", redirect_base_url="/other/"),
+        },
     }
     forget_default_storage()
     default, private, elsewhere = storages["default"], storages["private"], storages["elsewhere"]
@@ -347,8 +356,20 @@ def test_check_warns_when_the_view_is_not_mounted_at_redirect_base_url(settings)
     assert set(_check_ids(settings, redirect_base_url="/files/t/")) == {"multicloud_storage.W003"}
 
 
-@pytest.mark.parametrize("base", ["files/", "/files", "ftp://host/files/", "//host/files/", "https:///files/",
-                                  "/files/?a=1/", "/files/#x/", 42, None])
+@pytest.mark.parametrize(
+    "base",
+    [
+        "files/",
+        "/files",
+        "ftp://host/files/",
+        "//host/files/",
+        "https:///files/",
+        "/files/?a=1/",
+        "/files/#x/",
+        42,
+        None,
+    ],
+)
 def test_invalid_redirect_base_url_is_an_error(settings, base):
     assert set(_check_ids(settings, redirect_base_url=base)) == {"multicloud_storage.E019"}
     with pytest.raises(ImproperlyConfigured, match="E019"):

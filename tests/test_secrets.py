@@ -36,14 +36,23 @@ def leaked(texts: list[str]) -> list[str]:
 
 def test_no_secret_appears_anywhere_whatever_fails(env, settings, admin_client, caplog):
     connection = re.sub(r"AccountKey=[^;]+", f"AccountKey={AZURE_KEY}", env.azure_options()["connection_string"])
-    options = env.options("both", s3={"secret_key": S3_SECRET, "security_token": S3_TOKEN},
-                          azure={"connection_string": connection})
+    options = env.options(
+        "both", s3={"secret_key": S3_SECRET, "security_token": S3_TOKEN}, azure={"connection_string": connection}
+    )
     shown: list[str] = []
     with caplog.at_level(logging.DEBUG):  # every logger, botocore's and azure's included
-        storage = env.install("both", s3={"secret_key": S3_SECRET, "security_token": S3_TOKEN},
-                              azure={"connection_string": connection})
-        shown += [repr(storage), repr(storage.options), str(storage.options.s3), str(storage.options.azure),
-                  repr(storage.clouds["s3"]), repr(storage.clouds["azure"]), str(storage.deconstruct())]
+        storage = env.install(
+            "both", s3={"secret_key": S3_SECRET, "security_token": S3_TOKEN}, azure={"connection_string": connection}
+        )
+        shown += [
+            repr(storage),
+            repr(storage.options),
+            str(storage.options.s3),
+            str(storage.options.azure),
+            repr(storage.clouds["s3"]),
+            repr(storage.clouds["azure"]),
+            str(storage.deconstruct()),
+        ]
         shown.append(MigrationWriter.serialize(models.FileField(storage=MultiCloudStorage(**options)))[0])
 
         def attempt(action):
@@ -54,7 +63,7 @@ def test_no_secret_appears_anywhere_whatever_fails(env, settings, admin_client, 
                 shown.append(repr(exc))
 
         # Azure refuses the wrong key: saves land on S3 only; then every failure of each cloud, one after the other.
-        recording = attempt(lambda: Recording.objects.create(file=ContentFile(b"x", name="r.webm")))
+        attempt(lambda: Recording.objects.create(file=ContentFile(b"x", name="r.webm")))
         attempt(lambda: storage.url("r.webm"))
         for fault in ("refuse", "hang", "reset"):
             env.s3_proxy.set(fault)
@@ -72,8 +81,12 @@ def test_no_secret_appears_anywhere_whatever_fails(env, settings, admin_client, 
         shown += [status.reason for status in storage.health_status()]
         shown += list(PendingDelete.objects.values_list("reason", flat=True))
 
-        for command in (["multicloud_sync"], ["multicloud_sync", "--json"], ["multicloud_health"],
-                        ["multicloud_health", "--json"]):
+        for command in (
+            ["multicloud_sync"],
+            ["multicloud_sync", "--json"],
+            ["multicloud_health"],
+            ["multicloud_health", "--json"],
+        ):
             out, err = io.StringIO(), io.StringIO()
             try:
                 call_command(*command, stdout=out, stderr=err)
@@ -81,14 +94,22 @@ def test_no_secret_appears_anywhere_whatever_fails(env, settings, admin_client, 
                 shown.append(str(exc))
             shown += [out.getvalue(), err.getvalue()]
 
-        for page in ("/admin/testapp/recording/", "/admin/multicloud_storage/pendingdelete/",
-                     "/admin/multicloud_storage/missingreplica/"):
+        for page in (
+            "/admin/testapp/recording/",
+            "/admin/multicloud_storage/pendingdelete/",
+            "/admin/multicloud_storage/missingreplica/",
+        ):
             # A presigned link for temporary credentials must carry its session token (that is how S3 checks it).
             html = admin_client.get(page).content.decode()
             shown.append(re.sub(r"X-Amz-Security-Token=[^&\"'\s<]+", "", html))
 
-        settings.STORAGES = {**settings.STORAGES, "broken": {"BACKEND": "multicloud_storage.MultiCloudStorage",
-                             "OPTIONS": {**options, "mode": "nope", "colour": "blue"}}}
+        settings.STORAGES = {
+            **settings.STORAGES,
+            "broken": {
+                "BACKEND": "multicloud_storage.MultiCloudStorage",
+                "OPTIONS": {**options, "mode": "nope", "colour": "blue"},
+            },
+        }
         shown += [f"{m.msg} {m.hint}" for m in run_checks()]
         attempt(lambda: MultiCloudStorage(**{**options, "mode": "nope"}))
 

@@ -26,9 +26,14 @@ class Processes:
         self.lines: queue.Queue[tuple[int, dict]] = queue.Queue()
         job = json.dumps({"job": "url_loop", "options": options, "seconds": seconds, "name": name})
         self.processes = [
-            subprocess.Popen([sys.executable, "-m", "tests.worker_process", job], cwd=ROOT, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                             env={**os.environ, "MULTICLOUD_TEST_DB": ":memory:"})
+            subprocess.Popen(
+                [sys.executable, "-m", "tests.worker_process", job],
+                cwd=ROOT,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env={**os.environ, "MULTICLOUD_TEST_DB": ":memory:"},
+            )
             for _ in range(count)
         ]
         for index, process in enumerate(self.processes):
@@ -72,11 +77,15 @@ def test_every_process_adopts_a_verdict_within_about_a_second(env, shared_cache)
         broken = time.time()
         env.s3_proxy.set("refuse")
         seen = processes.until(every_process(env.azure_proxy.port, 3, since=broken), timeout=15)
-        first_azure = {i: min(l["t"] for j, l in seen if j == i and l["port"] == env.azure_proxy.port
-                                and l["t"] >= broken) for i in range(3)}
+        first_azure = {
+            i: min(
+                line["t"] for j, line in seen if j == i and line["port"] == env.azure_proxy.port and line["t"] >= broken
+            )
+            for i in range(3)
+        }
         # One probe per interval across processes finds S3 down (1 s), the others adopt it within a second.
         assert max(first_azure.values()) - broken < 1.0 + 1.0 + 1.0 + 1.0, first_azure
-        assert max(l["cost"] for _, l in seen) < 0.1  # url() never waited on the cache or a cloud
+        assert max(line["cost"] for _, line in seen) < 0.1  # url() never waited on the cache or a cloud
 
         healed = time.time()
         env.s3_proxy.heal()
@@ -106,8 +115,10 @@ def test_probes_are_shared_one_per_interval_across_processes(env, shared_cache):
 
 def test_a_cache_outage_breaks_nothing_but_the_sharing(env, settings, tmp_path, caplog):
     redis = start_redis(tmp_path)
-    settings.CACHES = {**settings.CACHES, "shared": {**settings.CACHES["shared"],
-                                                     "LOCATION": f"redis://127.0.0.1:{redis.port}/0"}}
+    settings.CACHES = {
+        **settings.CACHES,
+        "shared": {**settings.CACHES["shared"], "LOCATION": f"redis://127.0.0.1:{redis.port}/0"},
+    }
     storage = env.install("both", shared_cache="shared")
     assert storage.save_mirrored("before.txt", ContentFile(b"x")).locations == {"s3", "azure"}
     storage.url("before.txt")

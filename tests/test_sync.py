@@ -36,7 +36,7 @@ def sync_json(*args: str) -> tuple[int, dict]:
 
 @pytest.mark.parametrize("down", ["s3", "azure"])
 def test_a_copy_missed_during_an_outage_is_repaired(env, down):
-    storage = env.install("both")
+    env.install("both")
     env.proxy(down).set("refuse")
     recording = Recording.objects.create(file=ContentFile(VIDEO, name="outage.webm"))
     up = "azure" if down == "s3" else "s3"
@@ -53,9 +53,12 @@ def test_a_copy_missed_during_an_outage_is_repaired(env, down):
     assert env.raw_bytes(down, recording.file.name) == VIDEO
     assert Recording.objects.get().mirrors == {"s3", "azure"}
     assert not MissingReplica.objects.exists()
-    content_types = {env.emulators.s3.head_object(Bucket=env.bucket, Key=recording.file.name)["ContentType"],
-                     env.emulators.azure.get_blob_client(env.container, recording.file.name)
-                     .get_blob_properties().content_settings.content_type}
+    content_types = {
+        env.emulators.s3.head_object(Bucket=env.bucket, Key=recording.file.name)["ContentType"],
+        env.emulators.azure.get_blob_client(env.container, recording.file.name)
+        .get_blob_properties()
+        .content_settings.content_type,
+    }
     assert content_types == {"video/webm"}
 
     code, summary = sync_json()  # idempotent: a second run copies nothing
@@ -63,7 +66,7 @@ def test_a_copy_missed_during_an_outage_is_repaired(env, down):
 
 
 def test_null_columns_are_backfilled_with_exactly_the_clouds_that_hold_the_file(env):
-    storage = env.install("both")
+    env.install("both")
     both = Recording.objects.create(file=ContentFile(b"both", name="both.webm"))
     s3_only = Recording.objects.create(file=ContentFile(b"s3 only", name="s3.webm"))
     nowhere = Recording.objects.create(file=ContentFile(b"gone", name="gone.webm"))
@@ -74,7 +77,9 @@ def test_null_columns_are_backfilled_with_exactly_the_clouds_that_hold_the_file(
 
     code, summary = sync_json()
     assert code == 1  # a lost file is something left to do
-    assert summary["lost"] == [{"name": nowhere.file.name, "model": "testapp.Recording", "field": "file", "pk": nowhere.pk}]
+    assert summary["lost"] == [
+        {"name": nowhere.file.name, "model": "testapp.Recording", "field": "file", "pk": nowhere.pk}
+    ]
     assert Recording.objects.get(pk=both.pk).mirrors == {"s3", "azure"}
     assert Recording.objects.get(pk=s3_only.pk).mirrors == {"s3", "azure"}  # backfilled, then copied
     assert env.azure_bytes(s3_only.file.name) == b"s3 only"
@@ -85,7 +90,7 @@ def test_null_columns_are_backfilled_with_exactly_the_clouds_that_hold_the_file(
 def test_a_dry_run_changes_nothing(env):
     storage = env.install("both")
     env.azure_proxy.set("refuse")
-    recording = Recording.objects.create(file=ContentFile(b"x", name="dry.webm"))
+    Recording.objects.create(file=ContentFile(b"x", name="dry.webm"))
     env.azure_proxy.heal()
     storage.health["azure"].probe_now()
     PendingDelete.record(storage.scopes["s3"], "s3", "orphan.txt", "test")
@@ -118,7 +123,7 @@ def test_pending_deletes_are_finished_and_a_newer_file_of_the_same_name_is_kept(
 
 
 def test_a_cloud_going_down_during_the_run_loses_nothing_and_the_next_run_finishes(env, monkeypatch):
-    storage = env.install("both")
+    env.install("both")
     env.azure_proxy.set("refuse")
     for i in range(6):
         Recording.objects.create(file=ContentFile(f"file {i}".encode(), name=f"r{i}.webm"))
@@ -137,8 +142,9 @@ def test_a_cloud_going_down_during_the_run_loses_nothing_and_the_next_run_finish
     assert code == 1 and (summary["copy_errors"] or summary["unchecked"]), summary
     for recording in Recording.objects.all():  # every row still names a cloud that holds its file
         for cloud in recording.mirrors:
-            assert env.raw_bytes(cloud, recording.file.name) == recording.file.name.split("/")[-1][1:2].encode() \
-                or env.raw_bytes(cloud, recording.file.name).startswith(b"file ")
+            assert env.raw_bytes(cloud, recording.file.name) == recording.file.name.split("/")[-1][
+                1:2
+            ].encode() or env.raw_bytes(cloud, recording.file.name).startswith(b"file ")
     env.azure_proxy.heal()
     monkeypatch.setattr(repair, "repair_file", original)
     code, summary = sync_json()
@@ -147,16 +153,27 @@ def test_a_cloud_going_down_during_the_run_loses_nothing_and_the_next_run_finish
 
 
 def test_checksum_verification_finds_divergent_copies(env):
-    storage = env.install("both")
+    env.install("both")
     recording = Recording.objects.create(file=ContentFile(b"the same size!", name="d.webm"))
-    env.emulators.azure.get_blob_client(env.container, recording.file.name).upload_blob(b"but other bytes", overwrite=True)
-    env.emulators.azure.get_blob_client(env.container, recording.file.name).upload_blob(b"the same SIZE!", overwrite=True)
+    env.emulators.azure.get_blob_client(env.container, recording.file.name).upload_blob(
+        b"but other bytes", overwrite=True
+    )
+    env.emulators.azure.get_blob_client(env.container, recording.file.name).upload_blob(
+        b"the same SIZE!", overwrite=True
+    )
     code, summary = sync_json()  # sizes agree: the default verification passes
     assert code == 0
     code, summary = sync_json("--verify", "checksum")
     assert code == 1
-    assert summary["divergent"] == [{"name": recording.file.name, "model": "testapp.Recording", "field": "file", "pk": recording.pk,
-                                     "clouds": {"azure": "same size, different MD5"}}]
+    assert summary["divergent"] == [
+        {
+            "name": recording.file.name,
+            "model": "testapp.Recording",
+            "field": "file",
+            "pk": recording.pk,
+            "clouds": {"azure": "same size, different MD5"},
+        }
+    ]
     assert env.azure_bytes(recording.file.name) == b"the same SIZE!"  # reported, not "repaired"
 
 
@@ -182,7 +199,7 @@ def test_a_row_saved_by_the_app_during_the_run_is_not_overwritten(env, monkeypat
 
 
 def test_models_without_the_column_are_repaired_from_the_recorded_copies(env):
-    storage = env.install("both")
+    env.install("both")
     env.s3_proxy.set("refuse")
     attachment = Attachment.objects.create(file=ContentFile(b"notes", name="notes.txt"))
     env.s3_proxy.heal()
@@ -193,7 +210,7 @@ def test_models_without_the_column_are_repaired_from_the_recorded_copies(env):
 
 
 def test_several_models_and_columns_and_model_filter(env):
-    storage = env.install("both")
+    env.install("both")
     env.azure_proxy.set("refuse")
     shot = BotDebugScreenshot(image=ContentFile(b"\x89PNG fake", name="s.png"))
     shot.video.save("v.webm", ContentFile(b"video"), save=False)
@@ -220,7 +237,7 @@ def test_output_json_only_and_call_command_semantics(env):
 
 
 def test_multicloud_health_exit_codes_and_json(env):
-    storage = env.install("both")
+    env.install("both")
     Recording.objects.create(file=ContentFile(b"x", name="h.webm"))
     out = io.StringIO()
     call_command("multicloud_health", "--json", stdout=out)
@@ -248,8 +265,10 @@ def test_signals_are_sent_once_per_change(env):
     def record(signal_name):
         return lambda sender, **kwargs: events.append((signal_name, kwargs.get("cloud"), kwargs.get("name")))
 
-    handlers = {sig: record(label) for sig, label in
-                ((signals.cloud_down, "down"), (signals.cloud_up, "up"), (signals.replica_missing, "missing"))}
+    handlers = {
+        sig: record(label)
+        for sig, label in ((signals.cloud_down, "down"), (signals.cloud_up, "up"), (signals.replica_missing, "missing"))
+    }
     for sig, handler in handlers.items():
         sig.connect(handler)
     try:
@@ -269,7 +288,7 @@ def test_signals_are_sent_once_per_change(env):
 
 
 def test_a_repair_from_several_threads_at_once_is_safe(env):
-    storage = env.install("both")
+    env.install("both")
     env.azure_proxy.set("refuse")
     for i in range(8):
         Recording.objects.create(file=ContentFile(f"{i}".encode() * 1000, name=f"p{i}.webm"))

@@ -3,7 +3,6 @@ and RQ with a real redis-server): no command run, the copies appear and the colu
 
 from __future__ import annotations
 
-import pytest
 from django.core.checks import run_checks
 from django.core.files.base import ContentFile
 
@@ -20,7 +19,7 @@ def tasks_options(env, **extra):
 
 
 def test_a_copy_missed_in_an_outage_is_made_by_the_worker_without_any_command(env, worker):
-    storage = env.install("both", repair="task")
+    env.install("both", repair="task")
     env.azure_proxy.set("refuse")
     recording = Recording.objects.create(file=ContentFile(VIDEO, name="outage.webm"))
     assert recording.mirrors == {"s3"}  # enqueued at commit: the repair task waits in the database
@@ -32,7 +31,7 @@ def test_a_copy_missed_in_an_outage_is_made_by_the_worker_without_any_command(en
 
 
 def test_the_task_retries_with_backoff_while_the_cloud_is_still_down(env, worker):
-    storage = env.install("both", repair="task")
+    env.install("both", repair="task")
     env.azure_proxy.set("refuse")
     recording = Recording.objects.create(file=ContentFile(VIDEO, name="still-down.webm"))
     worker(tasks_options(env))
@@ -82,7 +81,7 @@ def test_a_model_without_the_column_and_a_delete_left_behind_are_finished_by_the
 
 def test_the_same_tasks_run_on_rq(env, worker, shared_cache, settings):
     settings.TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
-    storage = env.install("both", repair="task")
+    env.install("both", repair="task")
     env.azure_proxy.set("refuse")
     recording = Recording.objects.create(file=ContentFile(VIDEO, name="rq.webm"))
     env.azure_proxy.heal()
@@ -93,8 +92,10 @@ def test_the_same_tasks_run_on_rq(env, worker, shared_cache, settings):
 
 def test_repair_task_without_a_usable_task_backend_is_a_check_error(settings):
     settings.STORAGES = {
-        "default": {"BACKEND": "multicloud_storage.MultiCloudStorage", "OPTIONS": {
-            "mode": "s3", "s3": {"bucket_name": "media"}, "repair": "task"}},
+        "default": {
+            "BACKEND": "multicloud_storage.MultiCloudStorage",
+            "OPTIONS": {"mode": "s3", "s3": {"bucket_name": "media"}, "repair": "task"},
+        },
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     settings.MULTICLOUD_STORAGE = {}

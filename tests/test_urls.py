@@ -18,8 +18,16 @@ from multicloud_storage import MultiCloudStorage, NoReplicaAvailable
 from .conftest import S3_KEY, fetch, query
 
 AWKWARD = [
-    "with space.txt", "hash#tag.txt", "what?.txt", "100%.txt", "a+b.txt", "x&y=z.txt",
-    "ünïcødé/日本語.txt", "emoji 🎥 clip.webm", "semi;colon,comma.txt", "tilde~quote'.txt",
+    "with space.txt",
+    "hash#tag.txt",
+    "what?.txt",
+    "100%.txt",
+    "a+b.txt",
+    "x&y=z.txt",
+    "ünïcødé/日本語.txt",
+    "emoji 🎥 clip.webm",
+    "semi;colon,comma.txt",
+    "tilde~quote'.txt",
 ]
 
 
@@ -27,14 +35,21 @@ def botocore_presign(storage: MultiCloudStorage, key: str, amz_date: str, expire
     """What botocore itself signs for the same key at the same instant."""
     s3 = storage.clouds["s3"]
     client = boto3.client(
-        "s3", endpoint_url=s3.endpoint_url, region_name=s3.region_name, aws_access_key_id=S3_KEY,
-        aws_secret_access_key=S3_KEY, aws_session_token=token, config=Config(signature_version="s3v4"),
+        "s3",
+        endpoint_url=s3.endpoint_url,
+        region_name=s3.region_name,
+        aws_access_key_id=S3_KEY,
+        aws_secret_access_key=S3_KEY,
+        aws_session_token=token,
+        config=Config(signature_version="s3v4"),
     )
     frozen = datetime.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ")
     original = botocore.auth.get_current_datetime
     botocore.auth.get_current_datetime = lambda *a, **k: frozen
     try:
-        return client.generate_presigned_url("get_object", Params={"Bucket": s3.bucket_name, "Key": key}, ExpiresIn=expire)
+        return client.generate_presigned_url(
+            "get_object", Params={"Bucket": s3.bucket_name, "Key": key}, ExpiresIn=expire
+        )
     finally:
         botocore.auth.get_current_datetime = original
 
@@ -48,7 +63,9 @@ def test_s3_url_is_the_sigv4_presign_botocore_computes(env, name, token):
     assert params["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256"
     assert params["X-Amz-Expires"] == "900"
     assert params["X-Amz-SignedHeaders"] == "host"
-    assert params["X-Amz-Credential"].startswith(f"{S3_KEY}/") and params["X-Amz-Credential"].endswith("/s3/aws4_request")
+    assert params["X-Amz-Credential"].startswith(f"{S3_KEY}/") and params["X-Amz-Credential"].endswith(
+        "/s3/aws4_request"
+    )
     assert params.get("X-Amz-Security-Token") == token
 
     expected = botocore_presign(storage, f"media/{name}", params["X-Amz-Date"], 900, token)
@@ -155,8 +172,9 @@ def test_unsigned_urls_only_for_containers_configured_public(env):
 def test_azure_without_key_or_identity_cannot_sign_and_falls_over(env):
     connection = env.azure_options()["connection_string"]
     without_key = ";".join(p for p in connection.split(";") if not p.startswith("AccountKey"))
-    storage = env.install("both", read_order=["azure", "s3"],
-                          azure={"connection_string": without_key, "sas_token": "sv=2020&sig=x"})
+    storage = env.install(
+        "both", read_order=["azure", "s3"], azure={"connection_string": without_key, "sas_token": "sv=2020&sig=x"}
+    )
     assert urlsplit(storage.url("a.txt")).port == env.s3_proxy.port
     with pytest.raises(NoReplicaAvailable, match="no Azure account key or token credential"):
         storage.url("a.txt", locations={"azure"})
@@ -164,9 +182,21 @@ def test_azure_without_key_or_identity_cannot_sign_and_falls_over(env):
 
 @pytest.mark.parametrize(
     ("blob", "protocol", "overrides"),
-    [("plain.txt", None, {}), ("dir/ä b#?%+&.bin", "https", {}),
-     ("x.pdf", None, {"content_disposition": 'attachment; filename="r é.pdf"', "content_type": "application/pdf",
-                      "cache_control": "no-cache", "content_language": "fr", "content_encoding": "identity"})],
+    [
+        ("plain.txt", None, {}),
+        ("dir/ä b#?%+&.bin", "https", {}),
+        (
+            "x.pdf",
+            None,
+            {
+                "content_disposition": 'attachment; filename="r é.pdf"',
+                "content_type": "application/pdf",
+                "cache_control": "no-cache",
+                "content_language": "fr",
+                "content_encoding": "identity",
+            },
+        ),
+    ],
 )
 def test_azure_sas_signed_in_plain_hmac_is_the_sdks_token(blob, protocol, overrides):
     from azure.storage.blob import generate_blob_sas
@@ -176,10 +206,23 @@ def test_azure_sas_signed_in_plain_hmac_is_the_sdks_token(blob, protocol, overri
 
     from .emulators import AZURITE_KEY
 
-    cloud = AzureCloud(timeouts=Timeouts(1, 1, 0, 1), azure_container="media", account_name="devstoreaccount1",
-                       account_key=AZURITE_KEY, account_url="http://127.0.0.1:9/devstoreaccount1")
+    cloud = AzureCloud(
+        timeouts=Timeouts(1, 1, 0, 1),
+        azure_container="media",
+        account_name="devstoreaccount1",
+        account_key=AZURITE_KEY,
+        account_url="http://127.0.0.1:9/devstoreaccount1",
+    )
     expiry = datetime.datetime(2026, 12, 1, 3, 4, 5, tzinfo=datetime.timezone.utc)
     ours = cloud._service_sas(blob, expiry, protocol, overrides)
-    theirs = generate_blob_sas("devstoreaccount1", "media", blob, account_key=AZURITE_KEY, permission="r",
-                               expiry=expiry, protocol=protocol, **overrides)
+    theirs = generate_blob_sas(
+        "devstoreaccount1",
+        "media",
+        blob,
+        account_key=AZURITE_KEY,
+        permission="r",
+        expiry=expiry,
+        protocol=protocol,
+        **overrides,
+    )
     assert ours == theirs

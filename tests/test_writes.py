@@ -144,8 +144,17 @@ def test_both_clouds_down_fails_the_save(env):
 
 @pytest.mark.parametrize(
     "name",
-    ["../escape.txt", "/etc/passwd", "dir/../../up.txt", "nul\x00byte.txt", "tab\there.txt", "new\nline.txt",
-     "del\x7f.txt", "x" * 1025, "d/" + "é" * 600],
+    [
+        "../escape.txt",
+        "/etc/passwd",
+        "dir/../../up.txt",
+        "nul\x00byte.txt",
+        "tab\there.txt",
+        "new\nline.txt",
+        "del\x7f.txt",
+        "x" * 1025,
+        "d/" + "é" * 600,
+    ],
 )
 def test_bad_names_are_refused_before_anything_is_written(env, name):
     storage = env.install("both")

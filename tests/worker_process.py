@@ -36,8 +36,12 @@ def save_rounds(job: dict) -> None:
         time.sleep(max(0.0, start - time.time()))
         try:
             saved = storage.save_mirrored(job["name"], ContentFile(body))
-            result = {"round": round_number, "name": saved.name, "locations": sorted(saved.locations),
-                      "body": body.decode()}
+            result = {
+                "round": round_number,
+                "name": saved.name,
+                "locations": sorted(saved.locations),
+                "body": body.decode(),
+            }
         except Exception as exc:  # noqa: BLE001 - reported to the test
             result = {"round": round_number, "error": f"{type(exc).__name__}: {exc}"}
         print(json.dumps(result), flush=True)
