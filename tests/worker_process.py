@@ -60,6 +60,29 @@ def save_file(job: dict) -> None:
     print(json.dumps({"name": saved.name, "locations": sorted(saved.locations)}), flush=True)
 
 
+def repair_rss(job: dict) -> None:
+    """Repair ``name`` (copy it to the clouds that lack it) and report the peak RSS growth, from VmHWM."""
+    from multicloud_storage import MultiCloudStorage
+    from multicloud_storage.repair import repair_file
+
+    storage = MultiCloudStorage(**job["options"])
+    storage.exists("warm-up")  # clients built before the baseline
+    with open("/proc/self/clear_refs", "w") as handle:  # resets VmHWM to the current RSS
+        handle.write("5")
+    baseline = _status_kib("VmRSS")
+    report = repair_file(storage, job["name"])
+    result = {"copied": report.copied, "holders": sorted(report.holders), "growth_kib": _status_kib("VmHWM") - baseline}
+    print(json.dumps(result), flush=True)
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise LookupError(field)
+
+
 def url_loop(job: dict) -> None:
     """Hand out URLs of ``name`` every ``every`` seconds for ``seconds``: one line per URL (time, port, cost)."""
     from urllib.parse import urlsplit
@@ -79,4 +102,5 @@ def url_loop(job: dict) -> None:
 if __name__ == "__main__":
     setup()
     job = json.loads(sys.argv[1])
-    {"save_rounds": save_rounds, "url_loop": url_loop, "save_file": save_file}[job.pop("job")](job)
+    jobs = {"save_rounds": save_rounds, "url_loop": url_loop, "save_file": save_file, "repair_rss": repair_rss}
+    jobs[job.pop("job")](job)
