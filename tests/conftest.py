@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import copy
+import datetime
 import itertools
 import json
 import os
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.auth
 import pytest
 from azure.core.credentials import AccessToken
 from azure.storage.blob import BlobServiceClient
@@ -162,6 +165,26 @@ class Env:
         return wait_until(predicate, timeout)
 
 
+@pytest.fixture(autouse=True)
+def _legacy_storages_kept() -> Iterator[None]:
+    """Django 4.2: overriding DEFAULT_FILE_STORAGE writes into the global STORAGES dict, and the override's undo
+    leaves it there; put it back after each test (legacy runs only), and let Django build storages afresh."""
+    from django.conf import settings
+
+    if not getattr(settings, "LEGACY", False):
+        yield
+        return
+    saved = copy.deepcopy(settings.STORAGES)
+    yield
+    settings.STORAGES.clear()
+    settings.STORAGES.update(saved)
+    from django.core.files.storage import storages
+
+    storages.__dict__.pop("backends", None)
+    storages._backends = None
+    forget_default_storage()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests on the emulators use the database (saves record repair work): mark them django_db."""
     for item in items:
@@ -191,6 +214,44 @@ def forget_default_storage() -> None:
 def query(url: str) -> dict[str, str]:
     """A URL's query parameters, decoded."""
     return {k: v[0] for k, v in urllib.parse.parse_qs(urllib.parse.urlsplit(url).query).items()}
+
+
+def botocore_presign(
+    storage: Any,
+    key: str,
+    amz_date: str,
+    expire: int,
+    *,
+    token: str | None = None,
+    parameters: dict[str, str] | None = None,
+    method: str = "GET",
+) -> str:
+    """What botocore itself presigns for the same request at the same instant (moto does not check signatures)."""
+    s3 = storage.clouds["s3"]
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3.endpoint_url,
+        region_name=s3.region_name,
+        aws_access_key_id=S3_KEY,
+        aws_secret_access_key=S3_KEY,
+        aws_session_token=token,
+        config=Config(signature_version="s3v4"),
+    )
+    frozen = datetime.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ")
+    original = botocore.auth.get_current_datetime
+    botocore.auth.get_current_datetime = lambda *a, **k: frozen
+    try:
+        return str(
+            client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": s3.bucket_name, "Key": key, **(parameters or {})},
+                ExpiresIn=expire,
+                HttpMethod=method,
+            )
+        )
+    finally:
+        botocore.auth.get_current_datetime = original
+        client.close()
 
 
 def fetch(url: str, context: ssl.SSLContext | None = None) -> tuple[int, bytes]:

@@ -14,8 +14,6 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
 
-import boto3
-import botocore.auth
 import pytest
 from botocore.config import Config
 from django.core.files.base import ContentFile
@@ -25,7 +23,7 @@ from storages.backends.s3 import S3Storage
 from multicloud_storage.azure import RESPONSE_PARAMETERS as AZURE_SAS_KWARGS
 from multicloud_storage.conf import MAX_EXPIRE
 
-from .conftest import S3_KEY, query
+from .conftest import botocore_presign, query
 
 BODY = b"%PDF-1.4 the quarterly report\n" * 40
 # Every response override S3 knows, with values that need quoting (spaces, quotes, ';', '=', non-ASCII).
@@ -63,35 +61,9 @@ def request(url: str, method: str = "GET"):
         return error.code, error.headers, error.read()
 
 
-def botocore_presign(storage, key: str, amz_date: str, expire: int, parameters=None, method: str = "GET") -> str:
-    """What botocore signs for the same request at the same instant (moto does not check signatures)."""
-    s3 = storage.clouds["s3"]
-    client = boto3.client(
-        "s3",
-        endpoint_url=s3.endpoint_url,
-        region_name=s3.region_name,
-        aws_access_key_id=S3_KEY,
-        aws_secret_access_key=S3_KEY,
-        config=Config(signature_version="s3v4"),
-    )
-    frozen = datetime.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ")
-    original = botocore.auth.get_current_datetime
-    botocore.auth.get_current_datetime = lambda *a, **k: frozen
-    try:
-        return client.generate_presigned_url(
-            "get_object",
-            Params={"Bucket": s3.bucket_name, "Key": key, **(parameters or {})},
-            ExpiresIn=expire,
-            HttpMethod=method,
-        )
-    finally:
-        botocore.auth.get_current_datetime = original
-        client.close()
-
-
 def assert_botocore_agrees(storage, url: str, key: str, expire: int, parameters=None, method: str = "GET") -> None:
     params = query(url)
-    expected = botocore_presign(storage, key, params["X-Amz-Date"], expire, parameters, method)
+    expected = botocore_presign(storage, key, params["X-Amz-Date"], expire, parameters=parameters, method=method)
     assert urlsplit(url)._replace(query="") == urlsplit(expected)._replace(query="")
     assert params == query(expected)  # the same signature: S3 would accept it for this method and these overrides
 

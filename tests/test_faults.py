@@ -72,6 +72,7 @@ def cloud_of(url: str, env) -> str:
     return {env.s3_proxy.port: "s3", env.azure_proxy.port: "azure"}[urlsplit(url).port]
 
 
+@pytest.mark.slow  # storage behaviour, the same on every Django: make test runs it once
 @pytest.mark.parametrize("fault", list(fault_matrix.FAULTS))
 @pytest.mark.parametrize("cloud", ["s3", "azure"])
 def test_fault_matrix(env, cloud, fault, django_capture_on_commit_callbacks):

@@ -7,15 +7,12 @@ import logging
 import time
 from urllib.parse import quote, urlsplit
 
-import boto3
-import botocore.auth
 import pytest
-from botocore.config import Config
 from django.core.files.base import ContentFile
 
-from multicloud_storage import MultiCloudStorage, NoReplicaAvailable
+from multicloud_storage import NoReplicaAvailable
 
-from .conftest import S3_KEY, fetch, query
+from .conftest import S3_KEY, botocore_presign, fetch, query
 
 AWKWARD = [
     "with space.txt",
@@ -29,29 +26,6 @@ AWKWARD = [
     "semi;colon,comma.txt",
     "tilde~quote'.txt",
 ]
-
-
-def botocore_presign(storage: MultiCloudStorage, key: str, amz_date: str, expire: int, token: str | None = None):
-    """What botocore itself signs for the same key at the same instant."""
-    s3 = storage.clouds["s3"]
-    client = boto3.client(
-        "s3",
-        endpoint_url=s3.endpoint_url,
-        region_name=s3.region_name,
-        aws_access_key_id=S3_KEY,
-        aws_secret_access_key=S3_KEY,
-        aws_session_token=token,
-        config=Config(signature_version="s3v4"),
-    )
-    frozen = datetime.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ")
-    original = botocore.auth.get_current_datetime
-    botocore.auth.get_current_datetime = lambda *a, **k: frozen
-    try:
-        return client.generate_presigned_url(
-            "get_object", Params={"Bucket": s3.bucket_name, "Key": key}, ExpiresIn=expire
-        )
-    finally:
-        botocore.auth.get_current_datetime = original
 
 
 @pytest.mark.parametrize("name", ["plain.txt", "dir/sub dir/ä#?%+&.bin", "emoji 🎥.webm"])
@@ -68,7 +42,7 @@ def test_s3_url_is_the_sigv4_presign_botocore_computes(env, name, token):
     )
     assert params.get("X-Amz-Security-Token") == token
 
-    expected = botocore_presign(storage, f"media/{name}", params["X-Amz-Date"], 900, token)
+    expected = botocore_presign(storage, f"media/{name}", params["X-Amz-Date"], 900, token=token)
     assert urlsplit(url)._replace(query="") == urlsplit(expected)._replace(query="")
     assert params == query(expected)  # same signature, byte for byte
 
