@@ -256,11 +256,6 @@ def test_an_upload_during_an_s3_outage_gets_its_s3_copy_from_the_worker_after_s3
     save_screenshot(page, "8-repaired-by-the-worker.png")
 
 
-def before_the_worker(uploaded: float) -> bool:
-    """Whether it is still before the upload's repair task tries again (10 s after its first try, at the save)."""
-    return time.monotonic() - uploaded < 9
-
-
 def backlog_counts(page) -> list[str]:
     return page.eval_on_selector_all("#backlog td:not(:first-child), #backlog span", "els => els.map(e => e.innerText)")
 
@@ -280,16 +275,14 @@ def test_the_admin_action_and_the_repair_button_copy_what_an_outage_left_missing
     page.goto(demo.url)
     press(page, "s3-down")
     upload_recording(page, demo.url, "Repaired from the admin")
-    first_uploaded = time.monotonic()
     upload_recording(page, demo.url, "Repaired by the button")
-    second_uploaded = time.monotonic()
     press(page, "s3-heal")
 
     admin.goto(demo.url + "admin/meetings/recording/?mirror_copies=missing_s3")  # MirrorLocationsFilter
     listed = admin.eval_on_selector_all("#result_list tbody th a", "links => links.map(a => a.innerText)")
-    assert sorted(listed) == ["Repaired by the button", "Repaired from the admin"] or not before_the_worker(
-        first_uploaded
-    ), listed
+    # Each upload is listed until someone copies it; the worker may get there first (its first try may come just
+    # after the heal): then its row is simply not missing anything any more.
+    assert set(listed) <= {"Repaired by the button", "Repaired from the admin"}, listed
     save_screenshot(admin, "9-admin-missing-s3.png")
     if "Repaired from the admin" not in listed:  # the worker came first: the row is on the unfiltered list
         admin.goto(demo.url + "admin/meetings/recording/")
@@ -298,17 +291,18 @@ def test_the_admin_action_and_the_repair_button_copy_what_an_outage_left_missing
     with admin.expect_navigation():
         admin.click("button[name=index]")
     message = admin.inner_text(".messagelist")
-    assert "Checked 1 file(s)" in message and "Every copy is in place." in message, message
-    assert "made 1 copy" in message or not before_the_worker(first_uploaded), message
-    listed = admin.eval_on_selector_all("#result_list tbody th a", "links => links.map(a => a.innerText)")
-    assert listed == ["Repaired by the button"] or not before_the_worker(second_uploaded), listed
+    assert "Checked 1 file," in message and "Every copy is in place." in message, message
+    assert ("made 1 copy" if "Repaired from the admin" in listed else "made 0 copies") in message, message
+    admin.goto(demo.url + "admin/meetings/recording/?mirror_copies=missing_s3")
+    left = admin.eval_on_selector_all("#result_list tbody th a", "links => links.map(a => a.innerText)")
+    assert "Repaired from the admin" not in left and set(left) <= {"Repaired by the button"}, left
     save_screenshot(admin, "10-admin-action-repaired-one-row.png")
     admin.close()
 
     press(page, "repair-now")  # the page it lands on is rendered after the repair: fresh URLs, the summary on top
     message = page.inner_text("#messages")
     assert "everything is mirrored" in message and "columns backfilled: 1" in message, message  # old.webm's column
-    assert "copies made: 1 " in message or not before_the_worker(second_uploaded), message  # the button's row
+    assert f"copies made: {len(left)} " in message, message  # the button's row, unless the worker got there first
     page.wait_for_function(MEDIA_READY, timeout=30_000)
     shown = recordings(page)
     for title in ("Repaired from the admin", "Repaired by the button", "Recorded before the column existed"):
