@@ -11,6 +11,7 @@ import threading
 import time
 from urllib.parse import urlsplit
 
+import botocore.session
 import pytest
 from django.core.checks import run_checks
 from django.core.files.base import ContentFile
@@ -328,22 +329,26 @@ def test_open_with_a_failing_download_and_no_other_copy_is_no_replica_available(
         storage.open(name)
 
 
-def test_a_public_bucket_builds_no_client_per_thread(env):
+def test_a_public_bucket_builds_no_client_per_thread(env, monkeypatch):
     storage = env.install("s3", s3={"querystring_auth": False})
     url = storage.url("a b.txt")
     assert "?" not in url and url.endswith("/a%20b.txt")
-    timings = []
-
-    def first_url_in_a_new_thread():
-        started = time.monotonic()
-        storage.url("x.txt")
-        timings.append(time.monotonic() - started)
-
-    for _ in range(5):
-        thread = threading.Thread(target=first_url_in_a_new_thread)
+    built = []  # the threads that built a boto3 client
+    create_client = botocore.session.Session.create_client
+    monkeypatch.setattr(
+        botocore.session.Session,
+        "create_client",
+        lambda self, *args, **kwargs: (
+            built.append(threading.current_thread().name) or create_client(self, *args, **kwargs)
+        ),
+    )
+    urls = []
+    for i in range(5):
+        thread = threading.Thread(target=lambda: urls.append(storage.url("x.txt")), name=f"url-{i}")
         thread.start()
         thread.join()
-    assert max(timings) < 0.01, timings
+    assert not [name for name in built if name.startswith("url-")]  # S3Storage builds a client in each new thread
+    assert len(urls) == 5 and all(u.endswith("/x.txt") and "?" not in u for u in urls)
 
 
 def test_custom_domain_without_cloudfront_keys_is_a_check_warning(settings):

@@ -135,7 +135,7 @@ def test_a_cache_outage_breaks_nothing_but_the_sharing(env, settings, tmp_path, 
         env.s3_proxy.set("refuse")  # a verdict reached while the cache is down is still this process's own
         storage.save_mirrored("down.txt", ContentFile(b"z"))
         assert not storage.health["s3"].status().up
-    assert slowest < 0.1, slowest
+    assert slowest < 0.5, slowest  # url() never touches the cache in its thread (loose: a loaded machine pauses)
     assert saved.locations == {"s3", "azure"}
     assert env.azure_bytes("during.txt") == b"y"
     assert caplog.text.count("unreachable") == 1  # logged once
