@@ -36,14 +36,18 @@ class Renewable(Generic[T]):
         wait: float,
         backoff: float,
         renew_margin: timedelta,
+        known: T | None = None,
     ) -> None:
-        """``fetch(needed)`` returns a value valid at least until ``needed`` and its expiry (None: never)."""
+        """``fetch(needed)`` returns a value valid at least until ``needed`` and its expiry (None: never).
+
+        ``known``: a value that never expires, known at construction (static keys): nothing is ever fetched.
+        """
         self._fetch = fetch
         self._what = what
         self._wait = wait
         self._backoff = backoff
         self._margin = renew_margin
-        self._value: T | None = None
+        self._value: T | None = known
         self._expiry: datetime | None = None
         self._pending: Future[T] | None = None
         self._failed_at = self._started_at = float("-inf")
@@ -83,10 +87,6 @@ class Renewable(Generic[T]):
     def prefetch(self) -> None:
         """Start the first fetch now, in the background, so that the first URL finds it ready."""
         self._renew(utcnow(), urgent=True)
-
-    def forget(self) -> None:
-        """Drop the cached value (the cloud refused it)."""
-        self._value, self._expiry = None, None
 
     def _renew(self, needed: datetime, urgent: bool) -> Future[T] | None:
         """The fetch under way (started if due); None while a recent failure is remembered, or when a

@@ -15,6 +15,7 @@ from urllib.parse import quote, urlsplit
 import botocore
 from botocore import exceptions as boto_errors
 from botocore.config import Config
+from botocore.credentials import ReadOnlyCredentials
 from botocore.exceptions import ClientError
 from storages.backends.s3 import S3Storage, _filter_download_params
 
@@ -125,14 +126,20 @@ class S3Cloud(Cloud, S3Storage):  # type: ignore[misc]  # django-storages ships 
         self._committer: Any = None
         self._url_parts: tuple[str, str, str, str] | None = None
         self._signing_keys: dict[tuple[str, str, str | None, str, str], tuple[bytes, str, str]] = {}
+        static = None
+        if self.access_key and self.secret_key:
+            static = ReadOnlyCredentials(self.access_key, self.secret_key, self.security_token or None)
         self._credentials = Renewable(
             self._fetch_credentials,
             what="AWS credentials",
             wait=timeouts.probe,
             backoff=credentials_backoff,
             renew_margin=timedelta(minutes=15),  # botocore's own advisory refresh window
+            # Keys given in the settings (or AWS_ACCESS_KEY_ID...) never expire: known now, nothing to fetch. A
+            # fetch costs a boto3 session (a CPU-bound second on a loaded machine), which is not an outage.
+            known=static,
         )
-        if self.querystring_auth and not self.custom_domain:
+        if self.querystring_auth and not self.custom_domain and static is None:
             self._credentials.prefetch()
         self.start_pool()
 

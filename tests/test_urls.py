@@ -128,6 +128,26 @@ def test_every_holder_down_still_returns_a_signed_url_and_logs_it(env, caplog):
     assert "marked down" in caplog.text
 
 
+def test_static_keys_are_never_fetched_so_a_slow_fetch_never_fails_s3_over(env, monkeypatch):
+    # Fetching credentials builds a boto3 session: a CPU-bound second on a loaded machine. Keys given in the
+    # settings never expire, so nothing is fetched and nothing can time out (this once marked S3 down in CI).
+    from multicloud_storage.s3 import S3Cloud
+
+    def slow_fetch(self, needed):
+        time.sleep(5)
+        raise AssertionError("static keys are fetched")
+
+    monkeypatch.setattr(S3Cloud, "_fetch_credentials", slow_fetch)
+    storage = env.install("both")
+    name = storage.save("static.txt", ContentFile(b"signed with the settings' keys"))
+    assert storage.health["s3"].probe_now() is True
+    url = storage.url(name)
+    assert urlsplit(url).port == env.s3_proxy.port
+    assert query(url)["X-Amz-Credential"].startswith(f"{S3_KEY}/")
+    assert fetch(url) == (200, b"signed with the settings' keys")
+    assert storage.health["s3"].status().up
+
+
 def test_missing_s3_credentials_fall_to_azure_at_once(env):
     storage = env.install("both", s3={"access_key": None, "secret_key": None})
     started = time.monotonic()
