@@ -48,8 +48,9 @@ test: install system-deps
 	$(BIN)/python -m pytest
 
 ## The suite (but the browser test) on every supported Django: 4.2 (DEFAULT_FILE_STORAGE, Python 3.10), 5.2, 6.0, 6.1.
+## TOX_ARGS="-e py310-django42,py312-django60" picks environments.
 test-all: install
-	PATH="$(subst $(eval) ,:,$(PYENV_BINS)):$$PATH" $(BIN)/tox -p 2
+	PATH="$(subst $(eval) ,:,$(PYENV_BINS)):$$PATH" $(BIN)/tox -p 2 $(TOX_ARGS)
 
 ## Refreshes the committed screenshots in example_project/screenshots/ (the browser tests, writing there: two demos,
 ## direct and redirect mode, about a minute).
