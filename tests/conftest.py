@@ -12,6 +12,7 @@ import signal
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -252,6 +253,22 @@ def botocore_presign(
     finally:
         botocore.auth.get_current_datetime = original
         client.close()
+
+
+def settle(storage: Any) -> None:
+    """Wait until no request of this process is still running on any cloud of ``storage``.
+
+    A save stops waiting for a cloud it found down while that cloud's SDK may still retry its last request; once
+    the cloud heals, that retry may land (a good copy, which the repair then records instead of making). Tests that
+    count the repair's copies heal only after this. Every thread of each cloud's pool must reach one barrier, so
+    none is busy with an older request.
+    """
+    from multicloud_storage.cloud import POOL_SIZE
+
+    for cloud in storage.clouds.values():
+        barrier = threading.Barrier(POOL_SIZE)
+        for future in [cloud.pool.submit(barrier.wait, 30) for _ in range(POOL_SIZE)]:
+            future.result()
 
 
 def fetch(url: str, context: ssl.SSLContext | None = None) -> tuple[int, bytes]:
