@@ -112,6 +112,7 @@ def test_a_credential_refresh_failure_falls_to_azure_within_probe_timeout(env, m
     endpoint.lifetime = 4.0  # expires soon: botocore must refresh before each use
     monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", f"http://127.0.0.1:{endpoint.server_port}/creds")
     storage = env.install("both", s3={"access_key": None, "secret_key": None})
+    env.wait_for(lambda: storage.health["s3"].probe_now())  # the first fetch done (slow on a loaded machine)
     url = storage.url("a.txt")
     assert cloud_of(url, env) == "s3" and "X-Amz-Security-Token=session-" in url
 

@@ -9,7 +9,7 @@ from django.core.files.base import ContentFile
 
 from multicloud_storage import MultiCloudStorage
 
-from .conftest import FakeEntraCredential, fetch, query
+from .conftest import FakeEntraCredential, fetch, query, wait_until
 
 
 @pytest.fixture
@@ -26,6 +26,7 @@ def identity_storage(oauth_azurite, db):
             "client_options": {"connection_verify": str(oauth_azurite.cert)},
         },
     )
+    wait_until(lambda: storage.health["azure"].probe_now())  # the first key fetched (slow on a loaded machine)
     return storage, credential, container
 
 

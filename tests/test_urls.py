@@ -149,10 +149,12 @@ def test_static_keys_are_never_fetched_so_a_slow_fetch_never_fails_s3_over(env, 
 
 
 def test_missing_s3_credentials_fall_to_azure_at_once(env):
-    storage = env.install("both", s3={"access_key": None, "secret_key": None})
+    storage = env.install("both", probe_timeout=0.5, s3={"access_key": None, "secret_key": None})
     started = time.monotonic()
     url = storage.url("a.txt")
-    assert time.monotonic() - started < 0.5 + 0.2  # at most probe_timeout, for the first credentials lookup
+    # At most probe_timeout, once, for the first lookup (a boto3 session: CPU-bound, it may take all of it on a
+    # loaded machine), plus a margin; never botocore's own retries or timeouts.
+    assert time.monotonic() - started < 0.5 + 0.5
     assert urlsplit(url).port == env.azure_proxy.port
     assert not storage.health["s3"].status().up  # a cloud that cannot sign is down for URLs
     started = time.monotonic()
