@@ -122,6 +122,9 @@ class AzureCloud(Cloud, AzureStorage):  # type: ignore[misc]  # django-storages 
     def _blob(self, name: str) -> Any:
         return self.client.get_blob_client(self.key(name))
 
+    def warm(self) -> None:
+        self.client  # noqa: B018 - built on first use
+
     def _get_service_client(self) -> BlobServiceClient:
         """Unlike django-storages: honours client_options with a connection string, and any account_url."""
         options = {

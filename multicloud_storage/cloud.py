@@ -79,6 +79,11 @@ class Cloud(abc.ABC):
         self.start_pool()
 
     @abc.abstractmethod
+    def warm(self) -> None:
+        """Build the SDK clients now (local work, no request), so that a request timed by the wall clock
+        measures the cloud, not the building of a client (a CPU-bound second on a loaded machine)."""
+
+    @abc.abstractmethod
     def key(self, name: str) -> str:
         """The object key of a canonical name (the ``location`` prefix included)."""
 

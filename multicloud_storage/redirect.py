@@ -186,6 +186,7 @@ def _storage(link: Link, request: HttpRequest, token: str, name: str) -> MultiCl
 def _verify(storage: MultiCloudStorage, cloud: Cloud, name: str) -> Fault | None:
     """HEAD the object on ``cloud`` within probe_timeout: None when it is there, else what went wrong."""
     timeout = storage.options.probe_timeout
+    cloud.warm()  # the clock measures the HEAD, never the building of a client
     future = storage._submit(cloud, lambda c: c.stat(name))
     try:
         future.result(timeout=timeout)

@@ -164,6 +164,9 @@ class S3Cloud(Cloud, S3Storage):  # type: ignore[misc]  # django-storages ships 
     def client(self) -> Any:
         return self.connection.meta.client
 
+    def warm(self) -> None:
+        self.connection  # noqa: B018 - built on first use
+
     def _client_with(self, attribute: str, config: Config) -> Any:
         if getattr(self, attribute) is None:
             with self._lock:

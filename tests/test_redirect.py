@@ -124,6 +124,27 @@ def test_hung_s3_with_verify_answers_within_probe_timeout_with_azure(env, client
     assert time.monotonic() - started < 0.9
 
 
+def test_verify_times_the_head_not_the_building_of_a_client(env, client, monkeypatch):
+    # A boto3 resource is built on first use: a CPU-bound second on a loaded machine (this once marked S3 down
+    # in CI). The verification's clock starts once the client exists.
+    import boto3
+
+    storage = env.install("both", url_mode="redirect", redirect_verify=True, probe_timeout=1.0)
+    name = storage.save("a.txt", ContentFile(BODY))
+    build = boto3.Session.resource
+
+    def slow_build(self, *args, **kwargs):
+        time.sleep(1.5)
+        return build(self, *args, **kwargs)
+
+    monkeypatch.setattr(boto3.Session, "resource", slow_build)
+    storage.clouds["s3"]._shared = None  # as in a process that has not read from S3 yet
+    response = click(client, storage.url(name))
+    assert cloud_of(response, env) == "s3"
+    assert fetch(response["Location"]) == (200, BODY)
+    assert storage.health["s3"].status().up
+
+
 def test_verify_moves_on_from_a_missing_copy_without_marking_the_cloud_down(env, client):
     storage = env.install("both", url_mode="redirect", redirect_verify=True)
     name = storage.save("a.txt", ContentFile(BODY))
