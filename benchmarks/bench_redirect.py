@@ -40,7 +40,7 @@ from django.conf import settings  # noqa: E402
 from django.http import HttpResponse  # noqa: E402
 from django.urls import include, path  # noqa: E402
 
-from tests.emulators import azure_connection_string, start_azurite, start_moto  # noqa: E402
+from tests.emulators import azure_connection_string, s3_client, start_azurite, start_moto  # noqa: E402
 
 NAME = "recordings/2026/meeting 42 – café.webm"
 BODY = b"x" * 1024
@@ -110,18 +110,9 @@ def configure(moto_port: int, azurite_port: int) -> None:
 
 
 def upload(moto_port: int, azurite_port: int) -> None:
-    import boto3
     from azure.storage.blob import BlobServiceClient
-    from botocore.config import Config
 
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=f"http://127.0.0.1:{moto_port}",
-        aws_access_key_id=KEY,
-        aws_secret_access_key=KEY,
-        region_name="us-east-1",
-        config=Config(signature_version="s3v4"),
-    )
+    s3 = s3_client(moto_port, KEY)
     s3.create_bucket(Bucket=BUCKET)
     s3.put_object(Bucket=BUCKET, Key=NAME, Body=BODY)
     azure = BlobServiceClient.from_connection_string(azure_connection_string(azurite_port))

@@ -60,7 +60,7 @@ from botocore.config import Config  # noqa: E402
 from django.core.files.base import ContentFile, File  # noqa: E402
 
 from benchmarks.wan_proxy import WAN  # noqa: E402,F401 - the link's definition, shown in the report
-from tests.emulators import azure_connection_string, start_azurite, start_moto  # noqa: E402
+from tests.emulators import azure_connection_string, s3_client, start_azurite, start_moto  # noqa: E402
 
 KiB, MiB, GiB = 1024, 1024**2, 1024**3
 # The variants compared.
@@ -116,7 +116,6 @@ class Emulators:
     """moto server and Azurite with a bucket and a container, WAN-shaping proxies, and raw clients for cleanup."""
 
     def __init__(self, workdir: Path) -> None:
-        import boto3
         from azure.storage.blob import BlobServiceClient
 
         self.workdir = workdir
@@ -125,14 +124,7 @@ class Emulators:
         try:
             self.moto = start_moto(workdir)
             self.azurite = start_azurite(workdir)
-            self.s3 = boto3.client(
-                "s3",
-                endpoint_url=f"http://127.0.0.1:{self.moto.port}",
-                aws_access_key_id=KEY,
-                aws_secret_access_key=KEY,
-                region_name="us-east-1",
-                config=sigv4(),
-            )
+            self.s3 = s3_client(self.moto.port, KEY)
             self.s3.create_bucket(Bucket=BUCKET)
             self.azure = BlobServiceClient.from_connection_string(azure_connection_string(self.azurite.port))
             self.container = self.azure.create_container(CONTAINER)

@@ -35,6 +35,7 @@ from .emulators import (
     Emulator,
     azure_connection_string,
     make_certificate,
+    s3_client,
     start_azurite,
     start_moto,
     start_redis,
@@ -59,14 +60,7 @@ class Emulators:
         self.azurite = start_azurite(workdir)
         self.s3_proxy = FaultProxy(self.moto.port)
         self.azure_proxy = FaultProxy(self.azurite.port)
-        self.s3 = boto3.client(
-            "s3",
-            endpoint_url=f"http://127.0.0.1:{self.moto.port}",
-            aws_access_key_id=S3_KEY,
-            aws_secret_access_key=S3_KEY,
-            region_name="us-east-1",
-            config=Config(signature_version="s3v4"),
-        )
+        self.s3 = s3_client(self.moto.port, S3_KEY)
         self.azure = BlobServiceClient.from_connection_string(azure_connection_string(self.azurite.port))
 
     def stop(self) -> None:

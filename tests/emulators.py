@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 AZURITE_ACCOUNT = "devstoreaccount1"
@@ -156,6 +157,22 @@ def make_certificate(workdir: Path) -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
+
+
+def s3_client(port: int, key: str, **config: Any) -> Any:
+    """A boto3 client of moto server on this port, signing SigV4 with ``key`` (moto accepts any); ``config``:
+    more botocore Config options."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        aws_access_key_id=key,
+        aws_secret_access_key=key,
+        region_name="us-east-1",
+        config=Config(signature_version="s3v4", **config),
+    )
 
 
 def azure_connection_string(port: int, scheme: str = "http") -> str:

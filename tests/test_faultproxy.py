@@ -8,27 +8,19 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import boto3
 import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from . import emulators
 from .conftest import S3_KEY, Env
 from .emulators import AZURITE_ACCOUNT, AZURITE_KEY, azure_connection_string
 from .faultproxy import FaultProxy, RequestParser, azure_error, s3_error
 
 
 def s3_client(port: int):
-    return boto3.client(
-        "s3",
-        endpoint_url=f"http://127.0.0.1:{port}",
-        aws_access_key_id=S3_KEY,
-        aws_secret_access_key=S3_KEY,
-        region_name="us-east-1",
-        config=Config(signature_version="s3v4", retries={"total_max_attempts": 1}),
-    )
+    return emulators.s3_client(port, S3_KEY, retries={"total_max_attempts": 1})
 
 
 def azure_client(port: int) -> BlobServiceClient:

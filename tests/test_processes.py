@@ -37,22 +37,19 @@ def run_workers(count: int, job: dict) -> list[list[dict]]:
     return results
 
 
-@pytest.mark.parametrize("file_overwrite", [False])
-def test_same_name_saves_from_four_processes_never_overwrite_each_other(env, file_overwrite):
+ROUNDS = 3
+
+
+def race(env, name: str, *, file_overwrite: bool) -> list[list[dict]]:
+    """Four processes save ``name`` at the same instants, ROUNDS times (1.5 s apart, the first in 6 s)."""
     options = env.options("both", file_overwrite=file_overwrite)
-    rounds = 3
-    results = run_workers(
-        4,
-        {
-            "job": "save_rounds",
-            "options": options,
-            "name": "race/same.txt",
-            "start": time.time() + 6,
-            "period": 1.5,
-            "rounds": rounds,
-        },
-    )
-    for round_number in range(rounds):
+    job = {"job": "save_rounds", "options": options, "name": name, "start": time.time() + 6, "period": 1.5}
+    return run_workers(4, {**job, "rounds": ROUNDS})
+
+
+def test_same_name_saves_from_four_processes_never_overwrite_each_other(env):
+    results = race(env, "race/same.txt", file_overwrite=False)
+    for round_number in range(ROUNDS):
         saves = [r for per_process in results for r in per_process if r["round"] == round_number]
         assert len(saves) == 4 and all("error" not in s for s in saves), saves
         names = [s["name"] for s in saves]
@@ -63,20 +60,8 @@ def test_same_name_saves_from_four_processes_never_overwrite_each_other(env, fil
 
 
 def test_same_name_overwrites_from_four_processes_never_report_another_saves_bytes(env):
-    options = env.options("both", file_overwrite=True)
-    rounds = 3
-    results = run_workers(
-        4,
-        {
-            "job": "save_rounds",
-            "options": options,
-            "name": "race/over.txt",
-            "start": time.time() + 6,
-            "period": 1.5,
-            "rounds": rounds,
-        },
-    )
-    last = [r for per_process in results for r in per_process if r["round"] == rounds - 1]
+    results = race(env, "race/over.txt", file_overwrite=True)
+    last = [r for per_process in results for r in per_process if r["round"] == ROUNDS - 1]
     assert len(last) == 4
     for save in last:
         assert "error" not in save or "overwritten by a concurrent save" in save["error"], save
