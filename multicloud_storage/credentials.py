@@ -85,8 +85,9 @@ class Renewable(Generic[T]):
         self._pending = None
 
     def prefetch(self) -> None:
-        """Start the first fetch now, in the background, so that the first URL finds it ready."""
-        self._renew(utcnow(), urgent=True)
+        """Start the first fetch now, in the background, so that the first URL finds it ready (unless known)."""
+        if self._value is None:
+            self._renew(utcnow(), urgent=True)
 
     def _renew(self, needed: datetime, urgent: bool) -> Future[T] | None:
         """The fetch under way (started if due); None while a recent failure is remembered, or when a

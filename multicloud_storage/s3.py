@@ -139,7 +139,7 @@ class S3Cloud(Cloud, S3Storage):  # type: ignore[misc]  # django-storages ships 
             # fetch costs a boto3 session (a CPU-bound second on a loaded machine), which is not an outage.
             known=static,
         )
-        if self.querystring_auth and not self.custom_domain and static is None:
+        if self.querystring_auth and not self.custom_domain:
             self._credentials.prefetch()
         self.start_pool()
 
