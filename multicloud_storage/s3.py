@@ -330,6 +330,8 @@ class S3Cloud(Cloud, S3Storage):  # type: ignore[misc]  # django-storages ships 
         query = self._response_query(parameters) if parameters else ""
         if self.custom_domain:
             return str(S3Storage.url(self, name, parameters=parameters, expire=expire))  # CloudFront or plain
+        # Credentials first: a URL that cannot be signed never pays for building the endpoint's client.
+        credentials = self._credentials.get() if self.querystring_auth else None
         scheme, host, prefix, region = self._endpoint()
         path = prefix + quote(self.key(name), safe="/~")
         if not self.querystring_auth:
@@ -339,7 +341,6 @@ class S3Cloud(Cloud, S3Storage):  # type: ignore[misc]  # django-storages ships 
                     "this bucket is configured public (querystring_auth=False)."
                 )
             return f"{scheme}://{host}{path}"
-        credentials = self._credentials.get()
         amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         signing_key, credential, token = self._signing(credentials, amz_date[:8], region)
         # The canonical query, already in SigV4's order: the X-Amz-* keys sort as written, response-* after them.
